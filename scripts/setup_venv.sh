@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Creates (or reuses) the project's virtual environment with the pinned dependencies.
+# The venv is rebuilt when setup.py or this script changes. VENV overrides its location.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV="${VENV:-.venv}"
+PY="$(command -v python3.11 || command -v python3)"
+"$PY" -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version' \
+  || { echo "speechbrain-sslse needs Python 3.11 (python3.11 on PATH)" >&2; exit 1; }
+want="$(cat setup.py scripts/setup_venv.sh | sha256sum | cut -d' ' -f1)"
+stamp="$VENV/.sslse-installed"
+if [ -x "$VENV/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+  exit 0
+fi
+echo "Setting up $VENV (torch 2.9.1, SpeechBrain, s3prl, ...): a few minutes on first run" >&2
+"$PY" -m venv "$VENV"
+"$VENV/bin/python" -m pip install -q --upgrade pip wheel setuptools
+"$VENV/bin/python" -m pip install -q -e '.[dev]'
+echo "$want" > "$stamp"

@@ -1,0 +1,59 @@
+"""Installer for speechbrain-sslse, a SpeechBrain plugin for generative speech
+enhancement with self-supervised speech models."""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+
+# Pinned so that a fresh machine reproduces the tested environment.  torch and
+# torchaudio must move together (2.9.1 is the pair this project is tested with).
+INSTALL_REQUIRES = [
+    "torch==2.9.1",
+    "torchaudio==2.9.1",
+    "speechbrain==1.1.2",
+    "s3prl==0.4.18",
+    "hyperpyyaml==1.2.3",
+    "numpy>=1.26,<2.5",
+    "scipy>=1.11",
+    "soundfile==0.14.0",
+    "pesq==0.0.4",
+    "pystoi==0.4.1",
+    "torchmetrics==1.9.0",
+    "speechmos==0.0.1.1",
+    "onnxruntime==1.32.0",
+    "librosa==0.11.0",
+    "scikit-learn==1.9.1",
+    "matplotlib==3.11.2",
+    "pyroomacoustics==0.10.1",
+    "espeakng-loader==0.2.4",
+    "tqdm==4.70.1",
+]
+
+EXTRAS_REQUIRE = {
+    "dev": ["pytest==9.2.0", "ruff==0.17.6"],
+}
+
+setup(
+    name="speechbrain-sslse",
+    version="0.1.0",
+    description=(
+        "Spectrum-aware denoising vocoder and SSL probing for SpeechBrain "
+        "(Song, Kim, Kang, Madhu: EUSIPCO 2024, ICEIC 2024)"
+    ),
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.11,<3.12",
+    packages=find_packages(include=["speechbrain_sslse", "speechbrain_sslse.*"]),
+    include_package_data=True,
+    package_data={"speechbrain_sslse": ["assets/**/*"]},
+    install_requires=INSTALL_REQUIRES,
+    extras_require=EXTRAS_REQUIRE,
+    entry_points={
+        "console_scripts": [
+            "sslse-corpus=speechbrain_sslse.corpus.cli:main",
+        ]
+    },
+)
