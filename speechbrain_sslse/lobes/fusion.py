@@ -1,0 +1,356 @@
+"""Fusions of the combined SSL embedding with the noisy spectrum.
+
+Every fusion maps an SSL stream ``[B, F, D_ssl]`` and a spectrum stream
+``[B, F, D_spec]`` on the same frame grid to ``[B, F, d_model]``, the input of the
+HiFi-GAN generator. One class per fusion, selected by name with :func:`build_fusion`:
+
+- ``cross_attention`` (proposed): the spectrum is conditioned by the SSL embedding
+  (query = projected spectrum, key/value = projected SSL embedding);
+- ``cross_attention_by_spectrum``: the other way round (query = SSL, key/value = spectrum);
+- ``additive``: projected spectrum + projected SSL embedding;
+- ``film``: projected spectrum modulated by ``gamma(SSL)`` and ``beta(SSL)``;
+- ``ssl_only``: the projected SSL embedding alone (the denoising vocoder of Irvin et al.,
+  ICASSP 2023); the spectrum is not used.
+
+Authors
+ * speechbrain-sslse contributors
+"""
+
+import math
+
+import torch
+from torch import nn
+
+__all__ = [
+    "FUSIONS",
+    "build_fusion",
+    "CrossAttentionFusion",
+    "CrossAttentionBySpectrumFusion",
+    "AdditiveFusion",
+    "FiLMFusion",
+    "SSLOnlyFusion",
+    "sinusoidal_positions",
+]
+
+
+def sinusoidal_positions(num_frames, dim, device=None, dtype=torch.float32):
+    """Transformer sinusoidal position table.
+
+    Arguments
+    ---------
+    num_frames : int
+        Number of positions F.
+    dim : int
+        Feature size D (even).
+    device : torch.device, optional
+        Device of the table.
+    dtype : torch.dtype
+        Type of the table.
+
+    Returns
+    -------
+    torch.Tensor
+        ``[F, D]``; row ``t`` is ``sin/cos(t / 10000^(2i/D))``.
+
+    Example
+    -------
+    >>> table = sinusoidal_positions(5, 8)
+    >>> table.shape, float(table[0, 1])
+    (torch.Size([5, 8]), 1.0)
+    """
+    position = torch.arange(num_frames, device=device, dtype=torch.float32)[:, None]
+    div = torch.exp(torch.arange(0, dim, 2, device=device, dtype=torch.float32) * (-math.log(10000.0) / dim))
+    table = torch.zeros(num_frames, dim, device=device)
+    table[:, 0::2] = torch.sin(position * div)
+    table[:, 1::2] = torch.cos(position * div[: dim // 2])
+    return table.to(dtype)
+
+
+class _Fusion(nn.Module):
+    """Shared checks of the fusion modules."""
+
+    uses_spectrum = True
+
+    def __init__(self, ssl_dim, spec_dim, d_model):
+        super().__init__()
+        self.ssl_dim = ssl_dim
+        self.spec_dim = spec_dim
+        self.d_model = d_model
+
+    def _check(self, ssl, spec):
+        if ssl.dim() != 3 or ssl.shape[-1] != self.ssl_dim:
+            raise ValueError(f"expected SSL features [B, F, {self.ssl_dim}], got {tuple(ssl.shape)}")
+        if not self.uses_spectrum:
+            return
+        if spec is None:
+            raise ValueError(f"{type(self).__name__} needs the spectrum stream")
+        if spec.dim() != 3 or spec.shape[-1] != self.spec_dim or spec.shape[:2] != ssl.shape[:2]:
+            raise ValueError(
+                f"expected spectrum [B, F, {self.spec_dim}] on the SSL grid {tuple(ssl.shape[:2])}, "
+                f"got {tuple(spec.shape)}"
+            )
+
+
+class _AttentionBlock(nn.Module):
+    """Cross attention + residual + LayerNorm, then feed-forward + residual + LayerNorm.
+
+    With ``window`` set, each query frame attends only to key frames at most
+    ``window`` frames away (local attention); by default it attends to all of them.
+    """
+
+    def __init__(self, d_model, num_heads, ffn_dim, dropout, positional, window):
+        super().__init__()
+        self.positional = positional
+        self.window = window
+        self.attention = nn.MultiheadAttention(d_model, num_heads, dropout=dropout, batch_first=True)
+        self.norm1 = nn.LayerNorm(d_model)
+        self.ffn = nn.Sequential(
+            nn.Linear(d_model, ffn_dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(ffn_dim, d_model)
+        )
+        self.norm2 = nn.LayerNorm(d_model)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, query, memory):
+        frames = query.shape[1]
+        q, k = query, memory
+        if self.positional:
+            pos = sinusoidal_positions(frames, query.shape[-1], query.device, query.dtype)
+            q, k = q + pos, k + pos
+        mask = None
+        if self.window is not None:
+            index = torch.arange(frames, device=query.device)
+            mask = (index[:, None] - index[None, :]).abs() > self.window
+        attended, _ = self.attention(q, k, memory, attn_mask=mask, need_weights=False)
+        x = self.norm1(query + self.dropout(attended))
+        return self.norm2(x + self.dropout(self.ffn(x)))
+
+
+class CrossAttentionFusion(_Fusion):
+    """Spectrum conditioned by SSL embeddings through cross attention (the proposed fusion).
+
+    query = ``Linear(spectrum)``, key = value = ``Linear(SSL)``; then residual,
+    LayerNorm and a feed-forward block with residual and LayerNorm. Sinusoidal
+    positions are added to query and key (``positional=True``) so that attention can
+    favour nearby frames.
+
+    Arguments
+    ---------
+    ssl_dim : int
+        Size of the combined SSL embedding.
+    spec_dim : int
+        Number of spectrum bins.
+    d_model : int
+        Attention width and output size.
+    num_heads : int
+        Attention heads.
+    ffn_dim : int
+        Hidden size of the feed-forward block.
+    dropout : float
+        Dropout in attention and feed-forward.
+    positional : bool
+        Add sinusoidal positions to query and key.
+    window : int or None
+        Attend only to frames at most this far away (None: all frames).
+
+    Example
+    -------
+    >>> fusion = CrossAttentionFusion(ssl_dim=32, spec_dim=257, d_model=64, num_heads=4)
+    >>> fusion(torch.randn(2, 50, 32), torch.randn(2, 50, 257)).shape
+    torch.Size([2, 50, 64])
+    """
+
+    def __init__(
+        self,
+        ssl_dim,
+        spec_dim,
+        d_model=256,
+        num_heads=4,
+        ffn_dim=1024,
+        dropout=0.0,
+        positional=True,
+        window=None,
+    ):
+        super().__init__(ssl_dim, spec_dim, d_model)
+        self.spec_proj = nn.Linear(spec_dim, d_model)
+        self.ssl_proj = nn.Linear(ssl_dim, d_model)
+        self.block = _AttentionBlock(d_model, num_heads, ffn_dim, dropout, positional, window)
+
+    def forward(self, ssl, spec):
+        """Fuses the streams.
+
+        Arguments
+        ---------
+        ssl : torch.Tensor
+            ``[B, F, ssl_dim]`` combined SSL embedding.
+        spec : torch.Tensor
+            ``[B, F, spec_dim]`` noisy spectrum.
+
+        Returns
+        -------
+        torch.Tensor
+            ``[B, F, d_model]``.
+        """
+        self._check(ssl, spec)
+        return self.block(self.spec_proj(spec), self.ssl_proj(ssl))
+
+
+class CrossAttentionBySpectrumFusion(CrossAttentionFusion):
+    """SSL embeddings conditioned by the spectrum (query = SSL, key/value = spectrum).
+
+    Same block and arguments as :class:`CrossAttentionFusion`, with the roles of
+    the two streams swapped.
+
+    Example
+    -------
+    >>> fusion = CrossAttentionBySpectrumFusion(ssl_dim=32, spec_dim=257, d_model=64, num_heads=4)
+    >>> fusion(torch.randn(2, 50, 32), torch.randn(2, 50, 257)).shape
+    torch.Size([2, 50, 64])
+    """
+
+    def forward(self, ssl, spec):
+        """``[B, F, ssl_dim]``, ``[B, F, spec_dim]`` -> ``[B, F, d_model]``."""
+        self._check(ssl, spec)
+        return self.block(self.ssl_proj(ssl), self.spec_proj(spec))
+
+
+class AdditiveFusion(_Fusion):
+    """Sum of the projected spectrum and the projected SSL embedding.
+
+    Arguments
+    ---------
+    ssl_dim : int
+        Size of the combined SSL embedding.
+    spec_dim : int
+        Number of spectrum bins.
+    d_model : int
+        Output size.
+
+    Example
+    -------
+    >>> fusion = AdditiveFusion(ssl_dim=32, spec_dim=257, d_model=64)
+    >>> fusion(torch.randn(2, 50, 32), torch.randn(2, 50, 257)).shape
+    torch.Size([2, 50, 64])
+    """
+
+    def __init__(self, ssl_dim, spec_dim, d_model=256):
+        super().__init__(ssl_dim, spec_dim, d_model)
+        self.spec_proj = nn.Linear(spec_dim, d_model)
+        self.ssl_proj = nn.Linear(ssl_dim, d_model)
+
+    def forward(self, ssl, spec):
+        """``[B, F, ssl_dim]``, ``[B, F, spec_dim]`` -> ``[B, F, d_model]``."""
+        self._check(ssl, spec)
+        return self.spec_proj(spec) + self.ssl_proj(ssl)
+
+
+class FiLMFusion(_Fusion):
+    """Feature-wise linear modulation of the spectrum by the SSL embedding.
+
+    ``out = gamma(SSL) * Linear(spectrum) + beta(SSL)``, with ``gamma`` starting
+    around 1 (its bias is initialised to one).
+
+    Arguments
+    ---------
+    ssl_dim : int
+        Size of the combined SSL embedding.
+    spec_dim : int
+        Number of spectrum bins.
+    d_model : int
+        Output size.
+
+    Example
+    -------
+    >>> fusion = FiLMFusion(ssl_dim=32, spec_dim=257, d_model=64)
+    >>> fusion(torch.randn(2, 50, 32), torch.randn(2, 50, 257)).shape
+    torch.Size([2, 50, 64])
+    """
+
+    def __init__(self, ssl_dim, spec_dim, d_model=256):
+        super().__init__(ssl_dim, spec_dim, d_model)
+        self.spec_proj = nn.Linear(spec_dim, d_model)
+        self.gamma = nn.Linear(ssl_dim, d_model)
+        self.beta = nn.Linear(ssl_dim, d_model)
+        nn.init.ones_(self.gamma.bias)
+
+    def forward(self, ssl, spec):
+        """``[B, F, ssl_dim]``, ``[B, F, spec_dim]`` -> ``[B, F, d_model]``."""
+        self._check(ssl, spec)
+        return self.gamma(ssl) * self.spec_proj(spec) + self.beta(ssl)
+
+
+class SSLOnlyFusion(_Fusion):
+    """The projected SSL embedding alone: the baseline denoising vocoder (no spectrum).
+
+    Arguments
+    ---------
+    ssl_dim : int
+        Size of the combined SSL embedding.
+    spec_dim : int
+        Ignored (kept for a uniform constructor).
+    d_model : int
+        Output size.
+
+    Example
+    -------
+    >>> fusion = SSLOnlyFusion(ssl_dim=32, spec_dim=257, d_model=64)
+    >>> fusion(torch.randn(2, 50, 32), None).shape
+    torch.Size([2, 50, 64])
+    """
+
+    uses_spectrum = False
+
+    def __init__(self, ssl_dim, spec_dim=None, d_model=256):
+        super().__init__(ssl_dim, spec_dim, d_model)
+        self.ssl_proj = nn.Linear(ssl_dim, d_model)
+
+    def forward(self, ssl, spec=None):
+        """``[B, F, ssl_dim]`` -> ``[B, F, d_model]``; ``spec`` is ignored."""
+        self._check(ssl, spec)
+        return self.ssl_proj(ssl)
+
+
+FUSIONS = {
+    "cross_attention": CrossAttentionFusion,
+    "cross_attention_by_spectrum": CrossAttentionBySpectrumFusion,
+    "additive": AdditiveFusion,
+    "film": FiLMFusion,
+    "ssl_only": SSLOnlyFusion,
+}
+
+
+def build_fusion(name, ssl_dim, spec_dim, d_model=256, **options):
+    """Builds a fusion by name.
+
+    Arguments
+    ---------
+    name : str
+        One of :data:`FUSIONS`.
+    ssl_dim : int
+        Size of the combined SSL embedding.
+    spec_dim : int
+        Number of spectrum bins.
+    d_model : int
+        Output size.
+    **options
+        Extra arguments of the fusion class (e.g. ``num_heads`` for the attention fusions).
+
+    Returns
+    -------
+    torch.nn.Module
+
+    Example
+    -------
+    >>> type(build_fusion("film", 32, 257, 64)).__name__
+    'FiLMFusion'
+    >>> build_fusion("concat", 32, 257)
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown fusion 'concat': expected one of cross_attention, ...
+    """
+    if name not in FUSIONS:
+        raise ValueError(f"unknown fusion {name!r}: expected one of {', '.join(FUSIONS)}")
+    cls = FUSIONS[name]
+    try:
+        return cls(ssl_dim, spec_dim, d_model=d_model, **options)
+    except TypeError as err:
+        raise TypeError(f"invalid options {options} for fusion {name!r}: {err}") from err

@@ -1,0 +1,250 @@
+"""The spectrum-aware denoising vocoder: SSL encoder + noisy spectrum + fusion + HiFi-GAN.
+
+Authors
+ * speechbrain-sslse contributors
+"""
+
+import copy
+import math
+
+import torch
+import torch.nn.functional as F
+from speechbrain.lobes.models.HifiGAN import HifiganGenerator
+from torch import nn
+
+from .fusion import build_fusion
+from .spectrum import NoisySpectrum
+from .ssl_encoder import LayerCombination, absolute_lengths, length_groups
+
+__all__ = ["SpectrumAwareVocoder", "GENERATOR_CONFIGS"]
+
+# HiFi-GAN generator sizes (Kong et al., 2020) with upsampling factors whose product
+# is 160, the 10 ms hop of TERA and of the noisy spectrum.
+_UPSAMPLING_160 = {"upsample_factors": [5, 4, 4, 2], "upsample_kernel_sizes": [10, 8, 8, 4]}
+GENERATOR_CONFIGS = {
+    "v1": {
+        "resblock_type": "1",
+        "resblock_kernel_sizes": [3, 7, 11],
+        "resblock_dilation_sizes": [[1, 3, 5], [1, 3, 5], [1, 3, 5]],
+        "upsample_initial_channel": 512,
+        **_UPSAMPLING_160,
+    },
+    "v2": {
+        "resblock_type": "1",
+        "resblock_kernel_sizes": [3, 7, 11],
+        "resblock_dilation_sizes": [[1, 3, 5], [1, 3, 5], [1, 3, 5]],
+        "upsample_initial_channel": 128,
+        **_UPSAMPLING_160,
+    },
+    "v3": {
+        "resblock_type": "2",
+        "resblock_kernel_sizes": [3, 5, 7],
+        "resblock_dilation_sizes": [[1, 2], [2, 6], [3, 12]],
+        "upsample_initial_channel": 256,
+        **_UPSAMPLING_160,
+    },
+}
+
+
+def _generator_config(generator):
+    """A full HifiganGenerator configuration from a preset name or a (partial) dict."""
+    if generator is None:
+        generator = "v1"
+    if isinstance(generator, str):
+        if generator not in GENERATOR_CONFIGS:
+            raise ValueError(
+                f"unknown generator preset {generator!r}: expected one of {list(GENERATOR_CONFIGS)}"
+            )
+        return copy.deepcopy(GENERATOR_CONFIGS[generator])
+    config = dict(generator)
+    preset = config.pop("preset", "v1")
+    return {**_generator_config(preset), **config}
+
+
+class SpectrumAwareVocoder(nn.Module):
+    """Spectrum-aware denoising vocoder (Song, Kim, Kang, Madhu, EUSIPCO 2024).
+
+    ``noisy [B, T] -> enhanced [B, T]`` at 16 kHz:
+
+    1. a frozen SSL encoder gives hidden states ``[L, B, F, D]`` (of the noisy input,
+       or of a clean waveform in the ``clean_embedding`` oracle);
+    2. :class:`LayerCombination` combines them into ``[B, F, D]``; an encoder with a
+       coarser hop (e.g. 320 samples for HuBERT) is repeated onto the spectrum grid;
+    3. :class:`NoisySpectrum` computes the noisy spectrum ``[B, F', n_freq]`` at the
+       generator's hop (160 samples); both streams are cropped to the shorter frame
+       count (aligned at the start);
+    4. a fusion (:func:`build_fusion`) gives ``[B, F, d_model]``;
+    5. SpeechBrain's :class:`HifiganGenerator` synthesises the waveform, which is
+       cropped (or zero-padded) to exactly ``T`` samples.
+
+    Waveforms of equal length are processed together and those of different lengths
+    separately, so an item of a padded batch gets exactly the output it gets alone.
+
+    Arguments
+    ---------
+    encoder : speechbrain_sslse.lobes.SSLEncoder
+        The (frozen) SSL encoder; anything with ``num_layers``, ``hidden_size``,
+        ``hop_length`` and ``forward(wavs, wav_lens) -> (hidden [L, B, F, D], frame_lens)``.
+    fusion : str
+        ``cross_attention`` (proposed), ``cross_attention_by_spectrum``, ``additive``,
+        ``film`` or ``ssl_only`` (baseline denoising vocoder).
+    spectrum : str
+        ``log`` (proposed), ``magnitude`` or ``mel`` (see :class:`NoisySpectrum`).
+    d_model : int
+        Size of the fused features (the generator's input channels).
+    fusion_options : dict, optional
+        Extra arguments of the fusion (e.g. ``num_heads``, ``ffn_dim``, ``window``).
+    spectrum_options : dict, optional
+        Extra arguments of :class:`NoisySpectrum` (``n_fft``, ``win_length``, ...).
+    layer_combination : dict, optional
+        Arguments of :class:`LayerCombination` (``mode``, ``layer_norm``, ``last_only``).
+    generator : str or dict, optional
+        A preset of :data:`GENERATOR_CONFIGS` (``v1`` default, ``v2``, ``v3``), or a dict of
+        :class:`HifiganGenerator` arguments (``preset`` names the base it overrides).
+    clean_embedding : bool
+        Oracle mode: the SSL stream is computed from the clean waveform passed as
+        ``clean`` to :meth:`forward` (the spectrum stays the noisy one).
+
+    Example
+    -------
+    >>> import tempfile, os
+    >>> from speechbrain_sslse.ssl_checkpoints import write_tiny_tera
+    >>> from speechbrain_sslse.lobes import SSLEncoder
+    >>> encoder = SSLEncoder("tera", ckpt=write_tiny_tera(os.path.join(tempfile.mkdtemp(), "t.ckpt")))
+    >>> vocoder = SpectrumAwareVocoder(
+    ...     encoder, fusion="cross_attention", d_model=32, fusion_options={"num_heads": 2, "ffn_dim": 64},
+    ...     generator={"upsample_initial_channel": 16, "resblock_kernel_sizes": [3],
+    ...                "resblock_dilation_sizes": [[1, 3, 5]]},
+    ... )
+    >>> noisy = torch.randn(2, 8000)
+    >>> vocoder(noisy, torch.tensor([1.0, 0.6])).shape
+    torch.Size([2, 8000])
+    >>> vocoder.layer_weights.shape
+    torch.Size([3])
+    """
+
+    def __init__(
+        self,
+        encoder,
+        fusion="cross_attention",
+        spectrum="log",
+        d_model=256,
+        fusion_options=None,
+        spectrum_options=None,
+        layer_combination=None,
+        generator=None,
+        clean_embedding=False,
+    ):
+        super().__init__()
+        self.encoder = encoder
+        self.fusion_name = fusion
+        self.clean_embedding = clean_embedding
+        self.combination = LayerCombination(encoder.num_layers, **(layer_combination or {}))
+
+        generator_config = _generator_config(generator)
+        self.hop_length = math.prod(generator_config["upsample_factors"])
+        if encoder.hop_length % self.hop_length:
+            raise ValueError(
+                f"the SSL encoder's hop ({encoder.hop_length} samples) must be a multiple of the "
+                f"generator's upsampling product ({self.hop_length})"
+            )
+        self.ssl_repeat = encoder.hop_length // self.hop_length
+
+        spectrum_options = dict(spectrum_options or {})
+        spectrum_options.setdefault("hop_length", self.hop_length)
+        if spectrum_options["hop_length"] != self.hop_length:
+            raise ValueError(
+                f"spectrum hop_length {spectrum_options['hop_length']} differs from the generator's "
+                f"upsampling product {self.hop_length}"
+            )
+        spectrum_module = NoisySpectrum(spectrum, **spectrum_options)
+        self.fusion = build_fusion(
+            fusion, encoder.hidden_size, spectrum_module.n_freq, d_model, **(fusion_options or {})
+        )
+        # The baseline denoising vocoder never computes the spectrum.
+        self.spectrum = spectrum_module if self.fusion.uses_spectrum else None
+        self.generator = HifiganGenerator(in_channels=d_model, out_channels=1, **generator_config)
+
+    @property
+    def layer_weights(self):
+        """Effective weights of the SSL hidden states, ``[L]`` (the layer-weight table)."""
+        return self.combination.weights
+
+    def remove_weight_norm(self):
+        """Folds the generator's weight normalisation into its weights (for inference)."""
+        self.generator.remove_weight_norm()
+
+    def features(self, noisy, clean=None):
+        """Fused features of equal-length waveforms.
+
+        Arguments
+        ---------
+        noisy : torch.Tensor
+            ``[b, t]`` noisy waveforms (no padding).
+        clean : torch.Tensor, optional
+            ``[b, t]`` clean waveforms (``clean_embedding`` mode only).
+
+        Returns
+        -------
+        torch.Tensor
+            ``[b, t // hop + 1, d_model]`` generator input (the frame grid of the output).
+        """
+        source = noisy
+        if self.clean_embedding:
+            if clean is None or clean.shape != noisy.shape:
+                raise ValueError("clean_embedding mode needs the clean waveform, shaped like the noisy one")
+            source = clean
+        hidden, _ = self.encoder(source)
+        ssl = self.combination(hidden)
+        if self.ssl_repeat > 1:
+            ssl = ssl.repeat_interleave(self.ssl_repeat, dim=1)
+        spec = None
+        if self.spectrum is not None:
+            spec = self.spectrum(noisy)
+            frames = min(ssl.shape[1], spec.shape[1])
+            ssl, spec = ssl[:, :frames], spec[:, :frames]
+        fused = self.fusion(ssl, spec)
+        needed = noisy.shape[1] // self.hop_length + 1
+        if fused.shape[1] < needed:  # coarser encoders may give fewer frames
+            missing = needed - fused.shape[1]
+            fused = F.pad(fused.transpose(1, 2), (0, missing), mode="replicate").transpose(1, 2)
+        return fused[:, :needed]
+
+    def synthesise(self, features, num_samples):
+        """Generator output cropped to ``num_samples``: ``[b, F, d_model] -> [b, num_samples]``."""
+        wav = self.generator(features.transpose(1, 2))[:, 0]
+        if wav.shape[1] < num_samples:
+            wav = F.pad(wav, (0, num_samples - wav.shape[1]))
+        return wav[:, :num_samples]
+
+    def forward(self, noisy, wav_lens=None, clean=None):
+        """Enhances a padded batch.
+
+        Arguments
+        ---------
+        noisy : torch.Tensor
+            ``[B, T]`` noisy speech at 16 kHz.
+        wav_lens : torch.Tensor, optional
+            ``[B]`` SpeechBrain relative lengths in (0, 1].
+        clean : torch.Tensor, optional
+            ``[B, T]`` clean speech (``clean_embedding`` mode only).
+
+        Returns
+        -------
+        torch.Tensor
+            ``[B, T]`` enhanced speech; zero beyond each item's length.
+        """
+        if noisy.dim() != 2:
+            raise ValueError(f"noisy must have shape [B, T], got {tuple(noisy.shape)}")
+        batch, max_len = noisy.shape
+        lengths = absolute_lengths(wav_lens, max_len, batch, noisy.device)
+        groups = length_groups(lengths)
+        if len(groups) == 1 and groups[0][0] == max_len:
+            return self.synthesise(self.features(noisy, clean), max_len)
+        out = noisy.new_zeros(batch, max_len)
+        for length, indices in groups:
+            index = torch.tensor(indices, device=noisy.device)
+            group_clean = None if clean is None else clean[index, :length]
+            feats = self.features(noisy[index, :length], group_clean)
+            out[index, :length] = self.synthesise(feats, length).to(out.dtype)
+        return out
