@@ -24,7 +24,19 @@ SAMPLE_RATE = 16000
 
 
 class AudioError(ValueError):
-    """A file that cannot be used as audio; the message names the file and the fix."""
+    """A file that cannot be used as audio; the message names the file and the fix.
+
+    Arguments
+    ---------
+    message : str
+        What is wrong and what to do, starting with the file's path.
+    file : str or Path, optional
+        The offending file (kept as ``.file`` for reports).
+    """
+
+    def __init__(self, message, file=None):
+        super().__init__(message)
+        self.file = None if file is None else str(file)
 
 
 def resample(wav, orig_sr, target_sr=SAMPLE_RATE):
@@ -92,20 +104,23 @@ def read_audio(path, sample_rate=SAMPLE_RATE, min_duration=0.0, mono=True):
     """
     path = Path(path)
     if not path.is_file():
-        raise AudioError(f"{path}: file not found. Check the path (and the manifest that lists it).")
+        raise AudioError(
+            f"{path}: file not found. Check the path (and the manifest that lists it).", file=path
+        )
     if path.stat().st_size == 0:
-        raise AudioError(f"{path}: file is empty (0 bytes). Re-create or remove it.")
+        raise AudioError(f"{path}: file is empty (0 bytes). Re-create or remove it.", file=path)
     try:
         data, sr = sf.read(str(path), dtype="float32", always_2d=True)
     except Exception as err:  # soundfile raises several types for bad files
         raise AudioError(
             f"{path}: not a readable audio file ({err}). "
-            "Use WAV/FLAC/NIST SPHERE or convert it, e.g. `ffmpeg -i IN OUT.wav`."
+            "Use WAV/FLAC/NIST SPHERE or convert it, e.g. `ffmpeg -i IN OUT.wav`.",
+            file=path,
         ) from err
     if data.shape[0] == 0:
-        raise AudioError(f"{path}: audio holds no samples. Re-create or remove it.")
+        raise AudioError(f"{path}: audio holds no samples. Re-create or remove it.", file=path)
     if not np.isfinite(data).all():
-        raise AudioError(f"{path}: audio holds NaN or Inf samples. Re-create or remove it.")
+        raise AudioError(f"{path}: audio holds NaN or Inf samples. Re-create or remove it.", file=path)
     wav = torch.from_numpy(np.ascontiguousarray(data.T))  # [C, T]
     if mono:
         wav = wav.mean(dim=0)
@@ -114,8 +129,76 @@ def read_audio(path, sample_rate=SAMPLE_RATE, min_duration=0.0, mono=True):
     if duration < min_duration:
         raise AudioError(
             f"{path}: audio is {duration:.3f} s long, shorter than the {min_duration} s "
-            "this step needs. Remove it or lower the minimum duration."
+            "this step needs. Remove it or lower the minimum duration.",
+            file=path,
         )
+    return wav
+
+
+def read_segment(path, offset, num_samples, sample_rate=SAMPLE_RATE, channel=None):
+    """Reads ``num_samples`` samples (at ``sample_rate``) from ``offset`` samples into a file.
+
+    Only the needed part of the file is decoded. Files at another rate are read around
+    the segment and resampled; channels are averaged unless ``channel`` picks one.
+    A segment running past the end of the file is zero-padded.
+
+    Arguments
+    ---------
+    path : str or Path
+        The audio file.
+    offset : int
+        First sample (at ``sample_rate``).
+    num_samples : int
+        Number of samples (at ``sample_rate``).
+    sample_rate : int
+        Rate of ``offset``, ``num_samples`` and the result.
+    channel : int or None
+        Channel to keep (None: average all channels).
+
+    Returns
+    -------
+    torch.Tensor
+        ``[num_samples]`` float32.
+
+    Raises
+    ------
+    AudioError
+        If the file is missing, unreadable, empty or holds NaN/Inf samples in the segment.
+
+    Example
+    -------
+    >>> import tempfile, os
+    >>> p = os.path.join(tempfile.mkdtemp(), "x.wav")
+    >>> write_audio(p, torch.arange(8000) / 8000, 8000)
+    >>> seg = read_segment(p, offset=16000 - 4, num_samples=8)
+    >>> seg.shape, bool((seg[4:] == 0).all())
+    (torch.Size([8]), True)
+    """
+    path = Path(path)
+    rate, frames, channels = audio_info(path)
+    if frames == 0:
+        raise AudioError(f"{path}: audio holds no samples. Re-create or remove it.", file=path)
+    if channel is not None and not 0 <= channel < channels:
+        raise AudioError(f"{path}: has {channels} channel(s), channel {channel} was asked for.", file=path)
+    ratio = rate / sample_rate
+    margin = 0 if rate == sample_rate else 64  # resampling filter context
+    start = min(max(int(offset * ratio) - margin, 0), frames)
+    stop = min(int(np.ceil((offset + num_samples) * ratio)) + margin, frames)
+    try:
+        data, _ = sf.read(str(path), start=start, stop=max(stop, start), dtype="float32", always_2d=True)
+    except Exception as err:
+        raise AudioError(f"{path}: not a readable audio file ({err}).", file=path) from err
+    if not np.isfinite(data).all():
+        raise AudioError(f"{path}: audio holds NaN or Inf samples. Re-create or remove it.", file=path)
+    wav = torch.from_numpy(np.ascontiguousarray(data.T))
+    wav = wav.mean(dim=0) if channel is None else wav[channel]
+    if rate != sample_rate:
+        wav = resample(wav, rate, sample_rate)
+        skip = int(round((offset * ratio - start) / ratio))
+        wav = wav[skip:]
+    wav = wav[:num_samples]
+    if wav.shape[0] < num_samples:
+        wav = torch.nn.functional.pad(wav, (0, num_samples - wav.shape[0]))
     return wav
 
 
@@ -132,11 +215,13 @@ def audio_info(path):
     """
     path = Path(path)
     if not path.is_file():
-        raise AudioError(f"{path}: file not found. Check the path (and the manifest that lists it).")
+        raise AudioError(
+            f"{path}: file not found. Check the path (and the manifest that lists it).", file=path
+        )
     try:
         info = sf.info(str(path))
     except Exception as err:
-        raise AudioError(f"{path}: not a readable audio file ({err}).") from err
+        raise AudioError(f"{path}: not a readable audio file ({err}).", file=path) from err
     return info.samplerate, info.frames, info.channels
 
 

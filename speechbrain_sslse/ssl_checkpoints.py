@@ -522,3 +522,57 @@ def _save(states, path):
     with atomic_path(path) as tmp:
         torch.save(states, tmp)
     return path
+
+
+def resolve_ssl_checkpoint(ckpt=None, workdir=".", upstream="tera"):
+    """The SSL checkpoint a recipe should use when the user may not have given one.
+
+    - ``ckpt`` given: returned unchanged;
+    - otherwise, for TERA: the small TERA shipped in the package
+      (:func:`speechbrain_sslse.tera.default_tera_checkpoint`) when installed, else a
+      randomly initialised tiny TERA written to ``workdir/random_tiny_tera.ckpt``, with a
+      warning (its features carry no pretrained knowledge).
+
+    Arguments
+    ---------
+    ckpt : str or None
+        A checkpoint path, or None.
+    workdir : str
+        Where a random fallback checkpoint is written.
+    upstream : str
+        The s3prl upstream name the checkpoint is for.
+
+    Returns
+    -------
+    str
+
+    Example
+    -------
+    >>> resolve_ssl_checkpoint("/models/tera/states-1000000.ckpt")
+    '/models/tera/states-1000000.ckpt'
+    """
+    import logging
+
+    logger = logging.getLogger(__name__)
+    if ckpt not in (None, "", "null", "None"):
+        return str(ckpt)
+    if not str(upstream).startswith("tera"):
+        raise ValueError(
+            f"no checkpoint given for the s3prl upstream {upstream!r}: pass ssl_ckpt=/path/to/checkpoint"
+        )
+    try:
+        from speechbrain_sslse.tera import default_tera_checkpoint
+
+        path = default_tera_checkpoint()
+        logger.info("SSL encoder: the small TERA shipped in the package (%s)", path)
+        return str(path)
+    except (ImportError, FileNotFoundError):
+        path = Path(workdir) / "random_tiny_tera.ckpt"
+        if not path.is_file():
+            write_tiny_tera(path, hidden_size=64, num_layers=3, seed=0)
+        logger.warning(
+            "SSL encoder: no pretrained TERA available, using a RANDOMLY INITIALISED tiny TERA (%s). "
+            "Pass ssl_ckpt=/path/to/tera.ckpt for a real one.",
+            path,
+        )
+        return str(path)

@@ -81,7 +81,8 @@ def read_dns(root):
     dict
         ``clean``: list of speech paths; ``noise``: list of noise paths;
         ``rirs``: list of dicts ``path, channel, t60 (float or None), c50, real``
-        (T60 from ``acoustic_params/RIR_table_simple.csv`` when present).
+        (T60 from ``acoustic_params/RIR_table_simple.csv`` when present; ``channel``
+        counts from 0 here, the table's from 1; it is ignored for a mono file).
     """
     root = _root("DNS", root)
     out = {}
@@ -100,7 +101,7 @@ def read_dns(root):
             for row in csv.DictReader(f):
                 row = {k.strip(): (v or "").strip() for k, v in row.items() if k}
                 wav = row.get("wavfile", "")
-                parts = Path(wav).parts
+                parts = Path(wav.replace("\\", "/")).parts  # the real table has Windows paths
                 key = (
                     str(Path(*parts[parts.index("impulse_responses") + 1 :]))
                     if "impulse_responses" in parts
@@ -117,7 +118,8 @@ def read_dns(root):
             rirs.append(
                 {
                     "path": str(p),
-                    "channel": int(row.get("channel") or 0),
+                    # The table's channels count from 1 (as in the DNS synthesiser).
+                    "channel": max(int(row.get("channel") or 1) - 1, 0),
                     "t60": float(t60) if t60 not in (None, "") else None,
                     "c50": float(c50) if c50 not in (None, "") else None,
                     "real": row.get("isRealRIR", "") in ("1", "True", "true"),

@@ -7,7 +7,9 @@ mini corpus, the on-the-fly training mixer, the test-set builder and the probes.
 import torch
 import torch.nn.functional as F
 
-from .rir import direct_path_index
+from speechbrain_sslse.audio import AudioError, read_segment
+
+from .rir import direct_path_index, read_rir
 
 EPS = 1e-10
 
@@ -162,3 +164,243 @@ def pad_to(x, length):
     if x.shape[-1] >= length:
         return x[..., :length]
     return F.pad(x, (0, length - x.shape[-1]))
+
+
+def set_level(signals, level_db, reference=0, peak=0.99):
+    """Scales aligned signals by one gain: ``signals[reference]`` gets RMS ``level_db`` dBFS.
+
+    The gain is then lowered if needed so that no signal peaks above ``peak``
+    (clipping protection).
+
+    Arguments
+    ---------
+    signals : list of torch.Tensor
+        Aligned ``[T]`` signals (e.g. mixture and target).
+    level_db : float
+        Wanted RMS of the reference signal in dB full scale.
+    reference : int
+        Index of the signal whose level is set.
+    peak : float
+        Largest allowed absolute sample.
+
+    Returns
+    -------
+    list of torch.Tensor
+
+    Example
+    -------
+    >>> noisy, target = set_level([torch.ones(4) * 0.5, torch.ones(4) * 0.25], -20.0)
+    >>> round(float(noisy[0]), 3), round(float(target[0]), 3)
+    (0.1, 0.05)
+    """
+    rms = float(power(signals[reference]).sqrt())
+    gain = 10.0 ** (level_db / 20.0) / max(rms, EPS)
+    top = max(float(s.abs().max()) for s in signals) * gain
+    if top > peak:
+        gain *= peak / top
+    return [s * gain for s in signals]
+
+
+class OnTheFlyMixer:
+    """Noisy, reverberant training mixtures made on the fly from clean speech.
+
+    For one clean utterance: a random segment, an RIR (with probability
+    ``rir_probability``) whose T60 lies in ``t60_range``, a noise segment at an SNR
+    drawn uniformly from ``snr_range`` (measured against the speech as it appears
+    in the mixture, i.e. reverberant when an RIR is applied), a random level and
+    clipping protection applied to mixture and target alike. The target is the dry
+    speech aligned with the RIR's direct path (the RIR is scaled to a unit direct
+    path), or, with ``early_ms``, the speech with the reflections of the first
+    ``early_ms`` milliseconds. Reverberation sees up to ``context_seconds`` of the
+    utterance before the segment, so the segment starts with a natural reverberant tail.
+
+    All randomness comes from the ``numpy.random.Generator`` passed to :meth:`mix`, so a
+    seeded generator gives a fixed mixture (used for validation sets).
+
+    Arguments
+    ---------
+    noises : list of dict
+        Noise files: ``{"wav": path, "duration": seconds}``.
+    rirs : list of dict
+        Impulse responses: ``{"wav": path, "t60": seconds, "channel": int (optional)}``;
+        those with T60 outside ``t60_range`` are never used.
+    segment_seconds : float or None
+        Length of the mixtures (None: the whole utterance).
+    snr_range : tuple of float
+        SNR range in dB.
+    rir_probability : float
+        Probability of reverberating a mixture.
+    t60_range : tuple of float
+        Accepted T60 range in seconds.
+    level_range : tuple of float
+        Range of the mixture's RMS level in dBFS.
+    peak : float
+        Largest absolute sample of mixture and target.
+    early_ms : float or None
+        Keep early reflections up to this time after the direct path in the target.
+    context_seconds : float
+        Speech before the segment that feeds the reverberant tail.
+    sample_rate : int
+        Sample rate of everything.
+    on_bad_file : callable, optional
+        Called as ``on_bad_file(path, reason)`` when a noise or RIR file is unusable
+        (it is then dropped from its pool).
+
+    Example
+    -------
+    >>> import tempfile, os
+    >>> import numpy as np
+    >>> from speechbrain_sslse.audio import write_audio
+    >>> d = tempfile.mkdtemp()
+    >>> g = torch.Generator().manual_seed(0)
+    >>> write_audio(os.path.join(d, "s.wav"), 0.1 * torch.randn(32000, generator=g))
+    >>> write_audio(os.path.join(d, "n.wav"), 0.1 * torch.randn(16000, generator=g))
+    >>> noises = [{"wav": os.path.join(d, "n.wav"), "duration": 1.0}]
+    >>> mixer = OnTheFlyMixer(noises, rirs=[], rir_probability=0.0, segment_seconds=1.0)
+    >>> mix = mixer.mix(os.path.join(d, "s.wav"), 2.0, np.random.default_rng(0))
+    >>> mix["noisy"].shape, mix["target"].shape, -5 <= mix["snr"] <= 20
+    (torch.Size([16000]), torch.Size([16000]), True)
+    """
+
+    def __init__(
+        self,
+        noises,
+        rirs,
+        segment_seconds=1.0,
+        snr_range=(-5.0, 20.0),
+        rir_probability=0.75,
+        t60_range=(0.3, 1.3),
+        level_range=(-35.0, -15.0),
+        peak=0.99,
+        early_ms=None,
+        context_seconds=0.5,
+        sample_rate=16000,
+        on_bad_file=None,
+    ):
+        if not noises:
+            raise ValueError("the mixer needs at least one noise file")
+        self.noises = list(noises)
+        self.rirs = [r for r in rirs if r.get("t60") is not None and t60_range[0] <= r["t60"] <= t60_range[1]]
+        if rir_probability > 0 and not self.rirs:
+            raise ValueError(
+                f"no RIR has a T60 in {list(t60_range)} s: give RIRs in range or set rir_probability to 0"
+            )
+        self.segment_seconds = segment_seconds
+        self.snr_range = tuple(snr_range)
+        self.rir_probability = rir_probability
+        self.t60_range = tuple(t60_range)
+        self.level_range = tuple(level_range)
+        self.peak = peak
+        self.early_ms = early_ms
+        self.context_seconds = context_seconds
+        self.sample_rate = sample_rate
+        self.on_bad_file = on_bad_file
+        self.bad_files = []
+        self._rir_cache = {}
+
+    def load_rir(self, rir):
+        """An RIR as ``[R]`` at the mixer's rate, scaled to a unit direct path (cached)."""
+        key = (rir["wav"], rir.get("channel"))
+        if key not in self._rir_cache:
+            h = read_rir(rir["wav"], rir.get("channel") or 0, self.sample_rate)
+            direct = float(h[direct_path_index(h)])
+            if direct == 0.0:
+                raise AudioError(
+                    f"{rir['wav']}: impulse response is silent. Remove it from the RIR list.", file=rir["wav"]
+                )
+            self._rir_cache[key] = h / direct
+        return self._rir_cache[key]
+
+    def _drop(self, pool, item, err):
+        """Removes an unusable noise or RIR from its pool and reports it."""
+        pool.remove(item)
+        self.bad_files.append((item["wav"], str(err)))
+        if self.on_bad_file is not None:
+            self.on_bad_file(item["wav"], str(err))
+        if not pool:
+            raise AudioError(f"every file of the mixer's pool is unusable; last: {err}", file=item["wav"])
+
+    def _draw_rir(self, rng):
+        """An RIR drawn from the pool and its samples (None, None without reverberation)."""
+        while self.rirs and rng.random() < self.rir_probability:
+            rir = self.rirs[int(rng.integers(len(self.rirs)))]
+            try:
+                return rir, self.load_rir(rir)
+            except AudioError as err:
+                self._drop(self.rirs, rir, err)
+        return None, None
+
+    def _draw_noise(self, length, rng):
+        """A noise segment of ``length`` samples (looped if the file is shorter) and its file."""
+        sr = self.sample_rate
+        while True:
+            item = self.noises[int(rng.integers(len(self.noises)))]
+            noise_len = max(int(item.get("duration", 0) * sr), 1)
+            offset = int(rng.integers(0, max(noise_len - length, 0) + 1))
+            try:
+                noise = read_segment(item["wav"], offset, min(length, noise_len), sr)
+            except AudioError as err:
+                self._drop(self.noises, item, err)
+                continue
+            if float(noise.abs().max()) == 0.0:
+                self._drop(self.noises, item, f"{item['wav']}: noise segment is silent")
+                continue
+            return fit_length(noise, length), item
+
+    def mix(self, wav, duration, rng, segment_seconds=None):
+        """Makes one mixture.
+
+        Arguments
+        ---------
+        wav : str
+            Clean speech file.
+        duration : float
+            Its duration in seconds (from the manifest).
+        rng : numpy.random.Generator
+            Source of all random choices.
+        segment_seconds : float, optional
+            Mixture length for this call (default: the mixer's ``segment_seconds``).
+
+        Returns
+        -------
+        dict
+            ``noisy`` and ``target`` (``[T]`` float32), ``speech`` (the speech as it is
+            in the mixture, so that ``noisy - speech`` is the added noise), and what was
+            drawn: ``snr``, ``noise``, ``rir`` (path or None), ``t60`` (or None), ``level``,
+            ``offset``.
+
+        Raises
+        ------
+        AudioError
+            If ``wav`` cannot be read (unusable noises and RIRs are dropped from their
+            pools, reported to ``on_bad_file``, and replaced by others).
+        """
+        sr = self.sample_rate
+        seconds = self.segment_seconds if segment_seconds is None else segment_seconds
+        total = max(int(duration * sr), 1)
+        length = total if seconds is None else int(seconds * sr)
+        offset = int(rng.integers(0, total - length + 1)) if total > length else 0
+        rir, h = self._draw_rir(rng)
+        context = min(offset, int(self.context_seconds * sr)) if rir is not None else 0
+        speech = read_segment(wav, offset - context, length + context, sr)
+        if rir is not None:
+            reverberant, target = reverberate(speech, h, self.early_ms, sr)
+            reverberant, target = reverberant[context:], target[context:]
+        else:
+            reverberant = target = speech
+        noise, noise_item = self._draw_noise(length, rng)
+        snr = float(rng.uniform(*self.snr_range))
+        noisy, _ = mix_at_snr(reverberant, noise, snr)
+        level = float(rng.uniform(*self.level_range))
+        noisy, target, speech = set_level([noisy, target, reverberant], level, peak=self.peak)
+        return {
+            "noisy": noisy.float(),
+            "target": target.float(),
+            "speech": speech.float(),
+            "snr": snr,
+            "noise": noise_item["wav"],
+            "rir": None if rir is None else rir["wav"],
+            "t60": None if rir is None else float(rir["t60"]),
+            "level": level,
+            "offset": offset,
+        }

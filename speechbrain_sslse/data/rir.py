@@ -1,7 +1,9 @@
-"""Room impulse responses: reverberation time and direct-path location."""
+"""Room impulse responses: reading, reverberation time and direct-path location."""
 
 import numpy as np
 import torch
+
+from speechbrain_sslse.audio import AudioError, read_audio
 
 
 def _as_numpy(x):
@@ -90,3 +92,40 @@ def measure_t60(rir, sample_rate, decay_db=(-5.0, -25.0)):
     if slope >= 0:
         raise ValueError("impulse response energy does not decay; cannot estimate T60")
     return float(-60.0 / slope)
+
+
+def read_rir(path, channel=0, sample_rate=16000):
+    """Reads one channel of an impulse response file at ``sample_rate``.
+
+    A mono file is returned whatever ``channel`` says (DNS tables give channels for
+    mono files too).
+
+    Arguments
+    ---------
+    path : str or Path
+        The RIR file.
+    channel : int
+        Channel index, from 0.
+    sample_rate : int
+        Output rate.
+
+    Returns
+    -------
+    torch.Tensor
+        ``[R]``.
+
+    Example
+    -------
+    >>> import tempfile, os
+    >>> from speechbrain_sslse.audio import write_audio
+    >>> p = os.path.join(tempfile.mkdtemp(), "rir.wav")
+    >>> write_audio(p, torch.tensor([[0.0, 0.5, 0.1], [0.0, 0.2, 0.1]]), 16000)
+    >>> read_rir(p, channel=1).tolist(), read_rir(p).shape
+    ([0.0, 0.199981689453125, 0.0999755859375], torch.Size([3]))
+    """
+    h = read_audio(path, sample_rate, mono=False)
+    if h.shape[0] == 1:
+        return h[0]
+    if not 0 <= int(channel) < h.shape[0]:
+        raise AudioError(f"{path}: has {h.shape[0]} channels, channel {channel} was asked for.", file=path)
+    return h[int(channel)]

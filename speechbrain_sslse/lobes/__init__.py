@@ -5,8 +5,10 @@
 - :mod:`.spectrum`: :class:`NoisySpectrum` on the SSL frame grid.
 - :mod:`.fusion`: the fusions of SSL embeddings and spectrum, by name (:func:`build_fusion`).
 - :mod:`.vocoder`: :class:`SpectrumAwareVocoder` (encoder + spectrum + fusion + HiFi-GAN).
+- :mod:`.discriminator`: HiFi-GAN's MPD + MSD with a width multiplier (:class:`HifiganDiscriminator`).
 """
 
+from .discriminator import HifiganDiscriminator
 from .fusion import (
     FUSIONS,
     AdditiveFusion,
@@ -40,6 +42,7 @@ __all__ = [
     "FiLMFusion",
     "SSLOnlyFusion",
     "SpectrumAwareVocoder",
+    "HifiganDiscriminator",
     "list_upstreams",
     "resolve_upstream",
     "upstream_kind",

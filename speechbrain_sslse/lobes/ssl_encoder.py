@@ -419,6 +419,45 @@ class SSLEncoder(nn.Module):
                 param.requires_grad_(False)
             self.upstream.eval()
         self.num_layers, self.hidden_size, self.hop_length = self._probe()
+        # Identifies the upstream weights in checkpoints of the modules built on it.
+        self.register_buffer("fingerprint", self._fingerprint())
+        self._register_state_dict_hook(SSLEncoder._drop_frozen_upstream)
+        self._register_load_state_dict_pre_hook(self._restore_frozen_upstream, with_module=False)
+
+    @torch.no_grad()
+    def _fingerprint(self):
+        """``[3]`` float64: number, sum and sum of squares of the upstream's parameters.
+
+        Buffers are left out: some upstreams fill buffers with random values when built.
+        """
+        stats = torch.zeros(3, dtype=torch.float64)
+        for param in self.upstream.parameters():
+            value = param.detach().double().cpu()
+            stats += torch.stack([value.new_tensor(value.numel()), value.sum(), value.pow(2).sum()])
+        return stats
+
+    @staticmethod
+    def _drop_frozen_upstream(module, state_dict, prefix, local_metadata):
+        """A frozen upstream's weights stay out of checkpoints (they come from its own file)."""
+        if module.freeze:
+            for key in [k for k in state_dict if k.startswith(prefix + "upstream.")]:
+                del state_dict[key]
+        return state_dict
+
+    def _restore_frozen_upstream(self, state_dict, prefix, *args):
+        """Checks the fingerprint of a checkpoint and fills in the frozen upstream's weights."""
+        saved = state_dict.get(prefix + "fingerprint")
+        if saved is not None and not torch.allclose(
+            saved.double().cpu(), self.fingerprint.double().cpu(), rtol=1e-6, atol=1e-6
+        ):
+            raise CheckpointError(
+                f"this checkpoint was trained on another SSL encoder than {self.name} "
+                f"(weights fingerprint {saved.tolist()} != {self.fingerprint.tolist()}). Load it with the "
+                f"SSL checkpoint it was trained with (the ssl_ckpt of its training run)."
+            )
+        if self.freeze:
+            for key, value in self.upstream.state_dict().items():
+                state_dict.setdefault(prefix + "upstream." + key, value)
 
     @staticmethod
     def _select(upstream, ckpt, allow_download):

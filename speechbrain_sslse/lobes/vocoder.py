@@ -56,7 +56,7 @@ def _generator_config(generator):
                 f"unknown generator preset {generator!r}: expected one of {list(GENERATOR_CONFIGS)}"
             )
         return copy.deepcopy(GENERATOR_CONFIGS[generator])
-    config = dict(generator)
+    config = {key: value for key, value in dict(generator).items() if value is not None}
     preset = config.pop("preset", "v1")
     return {**_generator_config(preset), **config}
 
@@ -100,7 +100,8 @@ class SpectrumAwareVocoder(nn.Module):
         Arguments of :class:`LayerCombination` (``mode``, ``layer_norm``, ``last_only``).
     generator : str or dict, optional
         A preset of :data:`GENERATOR_CONFIGS` (``v1`` default, ``v2``, ``v3``), or a dict of
-        :class:`HifiganGenerator` arguments (``preset`` names the base it overrides).
+        :class:`HifiganGenerator` arguments (``preset`` names the base it overrides; None
+        values keep the preset's).
     clean_embedding : bool
         Oracle mode: the SSL stream is computed from the clean waveform passed as
         ``clean`` to :meth:`forward` (the spectrum stays the noisy one).

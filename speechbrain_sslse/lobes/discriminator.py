@@ -1,0 +1,190 @@
+"""HiFi-GAN's multi-period and multi-scale discriminators with a width multiplier.
+
+SpeechBrain's :class:`speechbrain.lobes.models.HifiGAN.HifiganDiscriminator` has the
+sizes of the HiFi-GAN paper (about 70 M parameters, some 11 GMAC per second of audio),
+too heavy to train on a CPU. :class:`HifiganDiscriminator` here is the same
+architecture (MPD with periods 2, 3, 5, 7, 11 and MSD at three scales, LeakyReLU 0.1,
+weight norm, spectral norm on the first scale) whose channel counts are multiplied by
+``width``: ``width=1`` has exactly the parameters of SpeechBrain's, smaller widths are
+for CPU schedules. Scores and features come out in SpeechBrain's format, so its
+HiFi-GAN losses apply unchanged.
+
+Authors
+ * speechbrain-sslse contributors
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils import spectral_norm
+from torch.nn.utils.parametrizations import weight_norm
+
+__all__ = ["HifiganDiscriminator", "MultiPeriodDiscriminator", "MultiScaleDiscriminator"]
+
+LRELU_SLOPE = 0.1
+
+
+def _scaled(channels, width, groups=1):
+    """``channels * width`` rounded to a multiple of ``groups`` (at least ``groups``)."""
+    scaled = max(int(round(channels * width)), 1)
+    groups = min(groups, scaled)
+    return max(groups, scaled - scaled % groups), groups
+
+
+class PeriodDiscriminator(nn.Module):
+    """Looks at every ``period``-th sample: ``[B, 1, T] -> [B, T' * period]`` scores + features.
+
+    Example
+    -------
+    >>> d = PeriodDiscriminator(3, width=0.125)
+    >>> score, feats = d(torch.randn(2, 1, 1000))
+    >>> score.shape[0], len(feats)
+    (2, 6)
+    """
+
+    def __init__(self, period, width=1.0, kernel_size=5, stride=3):
+        super().__init__()
+        self.period = period
+        sizes = [1] + [_scaled(c, width)[0] for c in (32, 128, 512, 1024, 1024)]
+        strides = [stride, stride, stride, stride, 1]
+        pad = (kernel_size - 1) // 2
+        self.convs = nn.ModuleList(
+            weight_norm(nn.Conv2d(c_in, c_out, (kernel_size, 1), (s, 1), padding=(pad, 0)))
+            for c_in, c_out, s in zip(sizes[:-1], sizes[1:], strides)
+        )
+        self.conv_post = weight_norm(nn.Conv2d(sizes[-1], 1, (3, 1), 1, padding=(1, 0)))
+
+    def forward(self, x):
+        """``[B, 1, T]`` -> (scores ``[B, N]``, list of feature maps)."""
+        feats = []
+        b, c, t = x.shape
+        if t % self.period:
+            x = F.pad(x, (0, self.period - t % self.period), "reflect")
+            t = x.shape[-1]
+        x = x.view(b, c, t // self.period, self.period)
+        for conv in self.convs:
+            x = F.leaky_relu(conv(x), LRELU_SLOPE)
+            feats.append(x)
+        x = self.conv_post(x)
+        feats.append(x)
+        return torch.flatten(x, 1, -1), feats
+
+
+class ScaleDiscriminator(nn.Module):
+    """Strided, grouped 1-D convolutions over the waveform (one scale of the MSD).
+
+    Example
+    -------
+    >>> d = ScaleDiscriminator(width=0.125)
+    >>> score, feats = d(torch.randn(2, 1, 1000))
+    >>> score.shape[0], len(feats)
+    (2, 8)
+    """
+
+    # (out_channels, kernel, stride, groups) of the HiFi-GAN scale discriminator.
+    LAYERS = ((128, 15, 1, 1), (128, 41, 2, 4), (256, 41, 2, 16), (512, 41, 4, 16), (1024, 41, 4, 16),
+              (1024, 41, 1, 16), (1024, 5, 1, 1))  # fmt: skip
+
+    def __init__(self, width=1.0, use_spectral_norm=False):
+        super().__init__()
+        norm = spectral_norm if use_spectral_norm else weight_norm
+        convs, c_in = [], 1
+        for channels, kernel, stride, groups in self.LAYERS:
+            c_out, g = _scaled(channels, width, groups)
+            g = g if c_in % g == 0 else 1
+            convs.append(norm(nn.Conv1d(c_in, c_out, kernel, stride, groups=g, padding=(kernel - 1) // 2)))
+            c_in = c_out
+        self.convs = nn.ModuleList(convs)
+        self.conv_post = norm(nn.Conv1d(c_in, 1, 3, 1, padding=1))
+
+    def forward(self, x):
+        """``[B, 1, T]`` -> (scores ``[B, N]``, list of feature maps)."""
+        feats = []
+        for conv in self.convs:
+            x = F.leaky_relu(conv(x), LRELU_SLOPE)
+            feats.append(x)
+        x = self.conv_post(x)
+        feats.append(x)
+        return torch.flatten(x, 1, -1), feats
+
+
+class MultiPeriodDiscriminator(nn.Module):
+    """Period discriminators at periods 2, 3, 5, 7 and 11.
+
+    Example
+    -------
+    >>> scores, feats = MultiPeriodDiscriminator(width=0.125)(torch.randn(1, 1, 800))
+    >>> len(scores), len(feats)
+    (5, 5)
+    """
+
+    def __init__(self, width=1.0, periods=(2, 3, 5, 7, 11)):
+        super().__init__()
+        self.discriminators = nn.ModuleList(PeriodDiscriminator(p, width) for p in periods)
+
+    def forward(self, x):
+        """``[B, 1, T]`` -> (list of scores, list of feature lists)."""
+        outputs = [d(x) for d in self.discriminators]
+        return [s for s, _ in outputs], [f for _, f in outputs]
+
+
+class MultiScaleDiscriminator(nn.Module):
+    """Scale discriminators on the waveform and on two average-pooled versions of it.
+
+    Example
+    -------
+    >>> scores, feats = MultiScaleDiscriminator(width=0.125)(torch.randn(1, 1, 800))
+    >>> len(scores), len(feats)
+    (3, 3)
+    """
+
+    def __init__(self, width=1.0):
+        super().__init__()
+        self.discriminators = nn.ModuleList(
+            [
+                ScaleDiscriminator(width, use_spectral_norm=True),
+                ScaleDiscriminator(width),
+                ScaleDiscriminator(width),
+            ]
+        )
+        self.pool = nn.AvgPool1d(4, 2, padding=2)
+
+    def forward(self, x):
+        """``[B, 1, T]`` -> (list of scores, list of feature lists)."""
+        scores, feats = [], []
+        for i, d in enumerate(self.discriminators):
+            if i:
+                x = self.pool(x)
+            score, feat = d(x)
+            scores.append(score)
+            feats.append(feat)
+        return scores, feats
+
+
+class HifiganDiscriminator(nn.Module):
+    """MPD + MSD of HiFi-GAN with channel counts scaled by ``width``.
+
+    Arguments
+    ---------
+    width : float
+        Channel multiplier (1.0: the HiFi-GAN paper's sizes, as in SpeechBrain).
+
+    Example
+    -------
+    >>> disc = HifiganDiscriminator(width=0.125)
+    >>> scores, feats = disc(torch.randn(2, 1, 4000))
+    >>> len(scores), len(feats), scores[0].shape[0]
+    (8, 8, 2)
+    """
+
+    def __init__(self, width=1.0):
+        super().__init__()
+        self.width = width
+        self.mpd = MultiPeriodDiscriminator(width)
+        self.msd = MultiScaleDiscriminator(width)
+
+    def forward(self, x):
+        """Scores and features of ``[B, 1, T]`` waveforms: (list of 8 ``[B, N]``, list of 8 lists)."""
+        scores, feats = self.mpd(x)
+        scores_s, feats_s = self.msd(x)
+        return scores + scores_s, feats + feats_s

@@ -1,0 +1,269 @@
+"""The DNS enhancement recipe: preparation, on-the-fly mixing, debug runs of every hparams file, resume."""
+
+import csv
+import importlib.util
+import json
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hyperpyyaml import load_hyperpyyaml
+from yaml_keys import unused_keys, yaml_keys
+
+from speechbrain_sslse.audio import read_audio, write_audio
+from speechbrain_sslse.data.layouts import LayoutError
+from speechbrain_sslse.data.mixing import OnTheFlyMixer, snr_db
+from speechbrain_sslse.data.rir import measure_t60
+
+RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "DNS" / "enhancement"
+HPARAMS = sorted((RECIPE / "hparams").glob("*.yaml"))
+ABLATIONS = {  # what each ablation changes in proposed.yaml (besides experiment_name)
+    "baseline": {"fusion": "ssl_only", "fusion_options": "{}"},
+    "magnitude": {"spectrum": "magnitude"},
+    "last_layer": {"last_layer_only": "True"},
+    "additive": {"fusion": "additive", "fusion_options": "{}"},
+    "film": {"fusion": "film", "fusion_options": "{}"},
+    "attention_by_spectrum": {"fusion": "cross_attention_by_spectrum"},
+    "clean_embedding": {"clean_embedding": "True"},
+}
+# Keys SpeechBrain's Brain reads from the hparams itself (its run options).
+BRAIN_RUN_OPTIONS = {"max_grad_norm", "ckpt_interval_minutes"}
+
+
+def _load_module(name, path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def recipe():
+    return _load_module("dns_enhancement_train", RECIPE / "train.py")
+
+
+@pytest.fixture(scope="module")
+def dns_prepare(recipe):
+    return sys.modules["dns_prepare"]
+
+
+@pytest.fixture(scope="module")
+def manifests(mini_corpus, dns_prepare, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("dns_manifests")
+    dns_prepare.prepare_dns(mini_corpus / "DNS", folder, valid_fraction=0.2)
+    return folder
+
+
+def _rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def tiny_overrides(hparams_file, tmp, manifest_folder, data_folder, ssl_ckpt, **extra):
+    keys = set(yaml_keys(hparams_file))
+    args = {
+        "output_folder": tmp / Path(hparams_file).stem,
+        "manifest_folder": manifest_folder,
+        "data_folder": data_folder,
+        "ssl_ckpt": ssl_ckpt,
+        "number_of_epochs": 1,
+        "steps_per_epoch": 2,
+        "batch_size": 2,
+        "segment_seconds": 0.5,
+        "num_valid_mixtures": 2,
+        "valid_segment_seconds": 1.0,
+        "valid_batch_size": 2,
+        "num_samples_to_write": 1,
+        "d_model": 16,
+        "discriminator_width": 0.0625,
+        "generator_preset": "v3",
+        "generator_channels": 16,
+        "ckpt_interval_minutes": 0,
+        **extra,
+    }
+    if "num_heads" in keys:
+        args.update(num_heads=2, ffn_dim=32)
+    return [str(hparams_file)] + [f"--{k}={v}" for k, v in args.items()] + ["--noprogressbar"]
+
+
+# --- preparation --------------------------------------------------------------------------
+
+
+def test_prepare_writes_manifests_split_by_speaker(manifests, mini_corpus):
+    train, valid = _rows(manifests / "train.csv"), _rows(manifests / "valid.csv")
+    assert train and valid
+    assert not {r["spk_id"] for r in train} & {r["spk_id"] for r in valid}
+    assert all(float(r["duration"]) >= 1.0 and Path(r["wav"]).is_file() for r in train + valid)
+    rirs = _rows(manifests / "rir.csv")
+    assert rirs and all(0.3 <= float(r["t60"]) <= 1.3 for r in rirs)
+    assert {r["t60_source"] for r in rirs} == {"table"}  # the mini corpus has RIR_table_simple.csv
+    report = json.loads((manifests / "prepare_report.json").read_text())
+    assert report["counts"]["noises"] == len(_rows(manifests / "noise.csv")) > 0
+
+
+def test_prepare_skips_when_up_to_date_and_redoes_on_new_options(manifests, mini_corpus, dns_prepare):
+    before = (manifests / "train.csv").stat().st_mtime_ns
+    dns_prepare.prepare_dns(mini_corpus / "DNS", manifests, valid_fraction=0.2)
+    assert (manifests / "train.csv").stat().st_mtime_ns == before
+
+
+def test_prepare_measures_t60_without_table_and_skips_bad_files(tmp_path, mini_corpus, dns_prepare):
+    root = tmp_path / "DNS"
+    for part in ("clean", "noise", "impulse_responses"):
+        src = mini_corpus / "DNS" / part
+        for f in sorted(src.rglob("*.wav"))[:6]:
+            dst = root / part / f.relative_to(src)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            dst.write_bytes(f.read_bytes())
+    (root / "clean" / "broken").mkdir()
+    (root / "clean" / "broken" / "corrupt.wav").write_bytes(b"RIFF....not audio")
+    write_audio(root / "clean" / "broken" / "short.wav", torch.zeros(1600))
+    report = dns_prepare.prepare_dns(root, tmp_path / "m", valid_fraction=0.2)
+    rirs = _rows(tmp_path / "m" / "rir.csv")
+    assert rirs and {r["t60_source"] for r in rirs} == {"measured"}
+    for row in rirs:
+        assert abs(measure_t60(read_audio(row["wav"]), 16000) - float(row["t60"])) < 1e-3
+    skipped = {Path(s["file"]).name for s in report["skipped"]}
+    assert {"corrupt.wav", "short.wav"} <= skipped
+
+
+def test_prepare_names_the_expected_layout(tmp_path, dns_prepare):
+    with pytest.raises(LayoutError, match="Expected layout: DNS Challenge 2021 root"):
+        dns_prepare.prepare_dns(tmp_path / "nope", tmp_path / "m")
+    (tmp_path / "wrong" / "clean").mkdir(parents=True)
+    with pytest.raises(LayoutError, match="'clean' holds no .wav files"):
+        dns_prepare.prepare_dns(tmp_path / "wrong", tmp_path / "m")
+
+
+# --- on-the-fly mixing --------------------------------------------------------------------
+
+
+def test_mixtures_have_the_requested_snr_and_t60(manifests):
+    noises = [{"wav": r["wav"], "duration": float(r["duration"])} for r in _rows(manifests / "noise.csv")]
+    rirs = [{"wav": r["wav"], "t60": float(r["t60"]), "channel": 0} for r in _rows(manifests / "rir.csv")]
+    mixer = OnTheFlyMixer(noises, rirs, segment_seconds=1.0, rir_probability=0.5)
+    rng = np.random.default_rng(0)
+    train = _rows(manifests / "train.csv")
+    reverberated = 0
+    for i in range(24):
+        row = train[i % len(train)]
+        mix = mixer.mix(row["wav"], float(row["duration"]), rng)
+        assert mix["noisy"].shape == mix["target"].shape == (16000,)
+        assert -5.0 <= mix["snr"] <= 20.0
+        measured = float(snr_db(mix["speech"], mix["noisy"] - mix["speech"]))
+        assert abs(measured - mix["snr"]) < 0.5, (measured, mix["snr"])
+        assert float(mix["noisy"].abs().max()) <= 0.99 + 1e-6
+        if mix["rir"] is not None:
+            reverberated += 1
+            assert 0.3 <= mix["t60"] <= 1.3
+            assert 0.3 * 0.85 <= measure_t60(read_audio(mix["rir"]), 16000) <= 1.3 * 1.15
+    assert 0 < reverberated < 24
+    again = OnTheFlyMixer(noises, rirs, segment_seconds=1.0, rir_probability=0.5)
+    first = again.mix(train[0]["wav"], float(train[0]["duration"]), np.random.default_rng(7))
+    second = mixer.mix(train[0]["wav"], float(train[0]["duration"]), np.random.default_rng(7))
+    assert torch.equal(first["noisy"], second["noisy"])  # a seeded generator fixes the mixture
+
+
+def test_unusable_noise_is_dropped_and_reported(tmp_path, manifests):
+    bad = tmp_path / "bad_noise.wav"
+    bad.write_bytes(b"garbage")
+    good = _rows(manifests / "noise.csv")[0]
+    reported = []
+    mixer = OnTheFlyMixer(
+        [{"wav": str(bad), "duration": 1.0}, {"wav": good["wav"], "duration": float(good["duration"])}],
+        [],
+        rir_probability=0.0,
+        on_bad_file=lambda path, reason: reported.append(path),
+    )
+    row = _rows(manifests / "train.csv")[0]
+    for seed in range(6):
+        assert (
+            mixer.mix(row["wav"], float(row["duration"]), np.random.default_rng(seed))["noise"] == good["wav"]
+        )
+    assert reported == [str(bad)]
+
+
+# --- hparams files ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("hparams_file", HPARAMS, ids=lambda p: p.stem)
+def test_every_yaml_key_is_used(hparams_file):
+    unused = set(unused_keys(hparams_file, [RECIPE / "train.py", RECIPE / "dns_prepare.py"]))
+    assert unused - BRAIN_RUN_OPTIONS - {"__set_seed"} == set()
+
+
+@pytest.mark.parametrize("name", sorted(ABLATIONS))
+def test_ablation_differs_from_proposed_only_where_the_paper_does(name):
+    def settings(path):
+        text = (RECIPE / "hparams" / path).read_text()
+        text = re.sub(r"^fusion_options:\n(    .*\n)+", "fusion_options: <attention>\n", text, flags=re.M)
+        return {
+            m.group(1): m.group(2).strip() for m in re.finditer(r"^([A-Za-z_]\w*):(.*)$", text, flags=re.M)
+        }
+
+    proposed, ablation = settings("proposed.yaml"), settings(f"{name}.yaml")
+    changed = {k for k in proposed if proposed[k] != ablation.get(k)} - {"experiment_name"}
+    expected = set(ABLATIONS[name])
+    if ABLATIONS[name].get("fusion_options") == "{}":  # no attention: its sizes go too
+        expected |= {"num_heads", "ffn_dim"}
+    assert changed == expected
+    for key, value in ABLATIONS[name].items():
+        assert ablation[key] == value
+    assert ablation["experiment_name"] == name
+
+
+def test_paper_schedule_builds_the_paper_sizes(recipe, tiny_tera_ckpt):
+    overrides = recipe.apply_schedule(
+        RECIPE / "hparams" / "proposed.yaml", {"schedule": "paper", "ssl_ckpt": str(tiny_tera_ckpt)}
+    )
+    with open(RECIPE / "hparams" / "proposed.yaml") as f:
+        hparams = load_hyperpyyaml(f, overrides)
+    generator = hparams["generator"].generator
+    assert generator.conv_pre.conv.out_channels == 512  # HiFi-GAN V1
+    assert sum(p.numel() for p in hparams["discriminator"].parameters()) == 70724591  # SpeechBrain's MPD+MSD
+    assert hparams["batch_size"] == 16 and hparams["generator"].fusion.d_model == 256
+    with pytest.raises(ValueError, match="unknown schedule"):
+        recipe.apply_schedule(RECIPE / "hparams" / "proposed.yaml", {"schedule": "fast"})
+
+
+# --- training -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("hparams_file", HPARAMS, ids=lambda p: p.stem)
+def test_debug_run_of_every_hparams_file(
+    recipe, hparams_file, tmp_path, manifests, mini_corpus, tiny_tera_ckpt
+):
+    argv = tiny_overrides(hparams_file, tmp_path, manifests, mini_corpus / "DNS", tiny_tera_ckpt)
+    brain = recipe.main(argv)
+    out = tmp_path / hparams_file.stem
+    assert brain.optimizer_step == 2
+    checkpoints = sorted((out / "save").glob("CKPT+*"))
+    assert len(checkpoints) == 1
+    assert {"generator.ckpt", "discriminator.ckpt", "optimizer_g.ckpt", "scheduler_d.ckpt"} <= {
+        p.name for p in checkpoints[0].iterdir()
+    }
+    assert len(list((out / "samples" / "epoch_1").glob("*_enhanced.wav"))) == 1
+    log = (out / "train_log.txt").read_text()
+    assert "valid stoi" in log and "valid pesq" in log
+    weights = _rows(out / "layer_weights.csv")
+    assert len(weights) == 1 and len(weights[0]) == 1 + 3
+
+
+def test_run_resumes_from_its_checkpoint(recipe, tmp_path, manifests, mini_corpus, tiny_tera_ckpt):
+    hparams_file = RECIPE / "hparams" / "proposed.yaml"
+    argv = tiny_overrides(hparams_file, tmp_path, manifests, mini_corpus / "DNS", tiny_tera_ckpt)
+    first = recipe.main(argv)
+    weights = {k: v.clone() for k, v in first.modules.generator.state_dict().items()}
+    resumed = recipe.main(
+        [a if not a.startswith("--number_of_epochs") else "--number_of_epochs=2" for a in argv]
+    )
+    assert resumed.hparams.epoch_counter.current == 2
+    assert resumed.optimizer_step == 4  # two recovered steps, then one more epoch of two
+    assert resumed.scheduler_g.last_epoch == 2 and resumed.scheduler_d.last_epoch == 2
+    changed = [k for k, v in resumed.modules.generator.state_dict().items() if not torch.equal(v, weights[k])]
+    assert changed  # it trained on from the recovered weights
+    assert len(_rows(tmp_path / "proposed" / "layer_weights.csv")) == 2
