@@ -247,3 +247,41 @@ def test_remove_weight_norm_keeps_the_output(tera):
         vocoder.remove_weight_norm()
         after = vocoder(x)
     assert torch.allclose(before, after, atol=1e-5)
+
+
+def test_checkpoints_leave_out_the_frozen_encoder_and_refuse_another_one(tmp_path, tera):
+    from speechbrain_sslse.ssl_checkpoints import write_tiny_tera
+
+    vocoder = make_vocoder(tera, "cross_attention")
+    state = vocoder.state_dict()
+    assert not [k for k in state if k.startswith("encoder.upstream.")]
+    assert "encoder.fingerprint" in state
+    same = make_vocoder(SSLEncoder("tera", ckpt=tera_ckpt_path(tera)), "cross_attention")
+    same.load_state_dict(state, strict=True)
+    for key, value in same.state_dict().items():
+        assert torch.equal(value, state[key])
+    other = SSLEncoder("tera", ckpt=write_tiny_tera(tmp_path / "other.ckpt", seed=5))
+    with pytest.raises(CheckpointError, match="trained on another SSL encoder"):
+        make_vocoder(other, "cross_attention").load_state_dict(state)
+
+
+def tera_ckpt_path(encoder):
+    return encoder._ckpt_path
+
+
+def test_discriminator_width_one_is_speechbrains_and_narrow_ones_are_cheaper():
+    from speechbrain.lobes.models.HifiGAN import HifiganDiscriminator as SpeechBrainDiscriminator
+
+    from speechbrain_sslse.lobes import HifiganDiscriminator
+
+    def count(module):
+        return sum(p.numel() for p in module.parameters())
+
+    full, narrow = HifiganDiscriminator(1.0), HifiganDiscriminator(0.125)
+    assert count(full) == count(SpeechBrainDiscriminator())
+    assert count(narrow) < count(full) / 40
+    x = torch.randn(2, 1, 4000)
+    reference_scores, reference_feats = SpeechBrainDiscriminator()(x)
+    scores, feats = narrow(x)
+    assert [s.shape for s in scores] == [s.shape for s in reference_scores]
+    assert [len(f) for f in feats] == [len(f) for f in reference_feats]

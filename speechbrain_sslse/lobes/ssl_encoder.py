@@ -398,6 +398,7 @@ class SSLEncoder(nn.Module):
     def __init__(self, upstream="tera", ckpt=None, freeze=True, allow_download=False, **upstream_kwargs):
         super().__init__()
         self.freeze = freeze
+        self._ckpt_path = None if ckpt is None else str(ckpt)
         self.name, args = self._select(upstream, ckpt, allow_download)
         loader = resolve_upstream(self.name)
         if _module_of(self.name) in ("tera", "mockingjay", "audio_albert"):
