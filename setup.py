@@ -29,6 +29,7 @@ INSTALL_REQUIRES = [
     "pyroomacoustics==0.10.1",
     "espeakng-loader==0.2.4",
     "tqdm==4.70.1",
+    "webrtcvad-wheels==2.0.14.post1",  # the `webrtcvad` module for resemblyzer (scripts/setup_venv.sh)
 ]
 
 EXTRAS_REQUIRE = {
@@ -54,6 +55,8 @@ setup(
     entry_points={
         "console_scripts": [
             "sslse-corpus=speechbrain_sslse.corpus.cli:main",
+            "sslse-enhance=speechbrain_sslse.cli:main",
+            "sslse-package=speechbrain_sslse.cli:package_main",
         ]
     },
 )

@@ -1,7 +1,6 @@
 """The DNS enhancement recipe: preparation, on-the-fly mixing, debug runs of every hparams file, resume."""
 
 import csv
-import importlib.util
 import json
 import re
 import sys
@@ -11,14 +10,15 @@ import numpy as np
 import pytest
 import torch
 from hyperpyyaml import load_hyperpyyaml
-from yaml_keys import unused_keys, yaml_keys
+from recipe_helpers import DNS_RECIPE as RECIPE
+from recipe_helpers import load_recipe_module, tiny_overrides
+from yaml_keys import unused_keys
 
 from speechbrain_sslse.audio import read_audio, write_audio
 from speechbrain_sslse.data.layouts import LayoutError
 from speechbrain_sslse.data.mixing import OnTheFlyMixer, snr_db
 from speechbrain_sslse.data.rir import measure_t60
 
-RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "DNS" / "enhancement"
 HPARAMS = sorted((RECIPE / "hparams").glob("*.yaml"))
 ABLATIONS = {  # what each ablation changes in proposed.yaml (besides experiment_name)
     "baseline": {"fusion": "ssl_only", "fusion_options": "{}"},
@@ -33,17 +33,9 @@ ABLATIONS = {  # what each ablation changes in proposed.yaml (besides experiment
 BRAIN_RUN_OPTIONS = {"max_grad_norm", "ckpt_interval_minutes"}
 
 
-def _load_module(name, path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def recipe():
-    return _load_module("dns_enhancement_train", RECIPE / "train.py")
+    return load_recipe_module()
 
 
 @pytest.fixture(scope="module")
@@ -61,33 +53,6 @@ def manifests(mini_corpus, dns_prepare, tmp_path_factory):
 def _rows(path):
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
-
-
-def tiny_overrides(hparams_file, tmp, manifest_folder, data_folder, ssl_ckpt, **extra):
-    keys = set(yaml_keys(hparams_file))
-    args = {
-        "output_folder": tmp / Path(hparams_file).stem,
-        "manifest_folder": manifest_folder,
-        "data_folder": data_folder,
-        "ssl_ckpt": ssl_ckpt,
-        "number_of_epochs": 1,
-        "steps_per_epoch": 2,
-        "batch_size": 2,
-        "segment_seconds": 0.5,
-        "num_valid_mixtures": 2,
-        "valid_segment_seconds": 1.0,
-        "valid_batch_size": 2,
-        "num_samples_to_write": 1,
-        "d_model": 16,
-        "discriminator_width": 0.0625,
-        "generator_preset": "v3",
-        "generator_channels": 16,
-        "ckpt_interval_minutes": 0,
-        **extra,
-    }
-    if "num_heads" in keys:
-        args.update(num_heads=2, ffn_dim=32)
-    return [str(hparams_file)] + [f"--{k}={v}" for k, v in args.items()] + ["--noprogressbar"]
 
 
 # --- preparation --------------------------------------------------------------------------
@@ -237,9 +202,8 @@ def test_paper_schedule_builds_the_paper_sizes(recipe, tiny_tera_ckpt):
 def test_debug_run_of_every_hparams_file(
     recipe, hparams_file, tmp_path, manifests, mini_corpus, tiny_tera_ckpt
 ):
-    argv = tiny_overrides(hparams_file, tmp_path, manifests, mini_corpus / "DNS", tiny_tera_ckpt)
-    brain = recipe.main(argv)
     out = tmp_path / hparams_file.stem
+    brain = recipe.main(tiny_overrides(hparams_file, out, manifests, mini_corpus / "DNS", tiny_tera_ckpt))
     assert brain.optimizer_step == 2
     checkpoints = sorted((out / "save").glob("CKPT+*"))
     assert len(checkpoints) == 1
@@ -255,7 +219,7 @@ def test_debug_run_of_every_hparams_file(
 
 def test_run_resumes_from_its_checkpoint(recipe, tmp_path, manifests, mini_corpus, tiny_tera_ckpt):
     hparams_file = RECIPE / "hparams" / "proposed.yaml"
-    argv = tiny_overrides(hparams_file, tmp_path, manifests, mini_corpus / "DNS", tiny_tera_ckpt)
+    argv = tiny_overrides(hparams_file, tmp_path / "proposed", manifests, mini_corpus / "DNS", tiny_tera_ckpt)
     first = recipe.main(argv)
     weights = {k: v.clone() for k, v in first.modules.generator.state_dict().items()}
     resumed = recipe.main(

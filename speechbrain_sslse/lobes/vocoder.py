@@ -122,6 +122,8 @@ class SpectrumAwareVocoder(nn.Module):
     torch.Size([2, 8000])
     >>> vocoder.layer_weights.shape
     torch.Size([3])
+    >>> vocoder.config["generator"]["upsample_initial_channel"]
+    16
     """
 
     def __init__(
@@ -139,6 +141,17 @@ class SpectrumAwareVocoder(nn.Module):
         super().__init__()
         self.encoder = encoder
         self.fusion_name = fusion
+        # Everything but the encoder, as needed to build the same vocoder again.
+        self.config = {
+            "fusion": fusion,
+            "spectrum": spectrum,
+            "d_model": d_model,
+            "fusion_options": dict(fusion_options or {}),
+            "spectrum_options": dict(spectrum_options or {}),
+            "layer_combination": dict(layer_combination or {}),
+            "generator": _generator_config(generator),
+            "clean_embedding": clean_embedding,
+        }
         self.clean_embedding = clean_embedding
         self.combination = LayerCombination(encoder.num_layers, **(layer_combination or {}))
 

@@ -1,0 +1,306 @@
+"""Packaging a trained spectrum-aware vocoder as a pretrained-model folder.
+
+A training run of ``recipes/DNS/enhancement/train.py`` becomes a folder that
+:class:`speechbrain_sslse.inference.SpectrumAwareEnhancer` (and SpeechBrain's
+``foreign_class``) loads:
+
+- ``hyperparams.yaml``: the vocoder's architecture, inference settings and a pretrainer;
+- ``vocoder.ckpt``: the trained weights (the frozen SSL encoder's weights are not in
+  it, only their fingerprint);
+- ``ssl.ckpt``: the SSL encoder's checkpoint, in s3prl's format;
+- ``custom_interface.py``: the interface module for ``foreign_class``;
+- ``README.md``: the model card (training data, configuration, validation metrics).
+
+The folder is assembled beside its destination and renamed into place at the end,
+so an interrupted packaging never leaves a half-written model folder.
+
+Authors
+ * speechbrain-sslse contributors
+"""
+
+import hashlib
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+from hyperpyyaml import load_hyperpyyaml
+from speechbrain.utils.checkpoints import Checkpointer
+
+import speechbrain_sslse
+
+__all__ = ["package_model", "find_checkpoint", "PackagingError", "MODEL_FILES"]
+
+MODEL_FILES = ("hyperparams.yaml", "vocoder.ckpt", "ssl.ckpt", "custom_interface.py", "README.md")
+
+INFERENCE_DEFAULTS = {
+    "chunk_seconds": 10.0,
+    "overlap_seconds": 1.0,
+    "chunk_batch_size": 4,
+}
+
+
+class PackagingError(RuntimeError):
+    """A training run that cannot be packaged (missing files, oracle model, ...)."""
+
+
+def find_checkpoint(save_folder, max_key="pesq"):
+    """The checkpoint to package: best by ``max_key`` in its metadata, else the latest.
+
+    Arguments
+    ---------
+    save_folder : str or Path
+        A training run's checkpoint folder (``<output_folder>/save``).
+    max_key : str
+        Metadata key to maximise (validation PESQ by default).
+
+    Returns
+    -------
+    speechbrain.utils.checkpoints.Checkpoint
+    """
+    checkpointer = Checkpointer(save_folder)
+    checkpoints = checkpointer.list_checkpoints()
+    if not checkpoints:
+        raise PackagingError(f"{save_folder}: no checkpoint (CKPT+*) found; train the model first")
+    scored = [c for c in checkpoints if isinstance(c.meta.get(max_key), int | float)]
+    scored = [c for c in scored if c.meta[max_key] == c.meta[max_key]]  # drop NaN
+    if scored:
+        return max(scored, key=lambda c: c.meta[max_key])
+    return max(checkpoints, key=lambda c: c.meta.get("unixtime", 0))
+
+
+def _yaml_value(value):
+    """A plain value in YAML flow style (JSON is valid YAML)."""
+    return json.dumps(value)
+
+
+def _hyperparams_text(vocoder, ssl_upstream, source_note):
+    config = vocoder.config
+    lines = [
+        "# Spectrum-aware denoising vocoder (Song, Kim, Kang, Madhu, EUSIPCO 2024),",
+        f"# packaged by speechbrain-sslse {speechbrain_sslse.__version__} {source_note}.",
+        "# Load with speechbrain_sslse.inference.SpectrumAwareEnhancer.from_hparams(source=<this folder>),",
+        "# or with speechbrain.inference.interfaces.foreign_class(source=<this folder>,",
+        '#     pymodule_file="custom_interface.py", classname="SpectrumAwareEnhancer",',
+        '#     overrides={"model_dir": "<this folder>"}).',
+        "",
+        "model_dir: !PLACEHOLDER",
+        "sample_rate: 16000",
+        *(f"{key}: {_yaml_value(value)}" for key, value in INFERENCE_DEFAULTS.items()),
+        "",
+        "ssl_encoder: !new:speechbrain_sslse.lobes.SSLEncoder",
+        f"    upstream: {_yaml_value(ssl_upstream)}",
+        "    ckpt: !ref <model_dir>/ssl.ckpt",
+        "",
+        "vocoder: !new:speechbrain_sslse.lobes.SpectrumAwareVocoder",
+        "    encoder: !ref <ssl_encoder>",
+        *(f"    {key}: {_yaml_value(config[key])}" for key in config if key != "clean_embedding"),
+        "",
+        "modules:",
+        "    vocoder: !ref <vocoder>",
+        "",
+        "pretrainer: !new:speechbrain.utils.parameter_transfer.Pretrainer",
+        "    loadables:",
+        "        vocoder: !ref <vocoder>",
+        "    paths:",
+        "        vocoder: !ref <model_dir>/vocoder.ckpt",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+CUSTOM_INTERFACE = '''"""Interface of this model folder, for SpeechBrain's ``foreign_class``."""
+
+from speechbrain_sslse.inference import SpectrumAwareEnhancer  # noqa: F401
+'''
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _validation_history(run_folder):
+    """(epoch, stoi, pesq) rows parsed from the recipe's train_log.txt."""
+    log = Path(run_folder) / "train_log.txt"
+    rows = []
+    if not log.is_file():
+        return rows
+    for line in log.read_text().splitlines():
+        fields = dict(
+            part.strip().rsplit(":", 1) if ":" in part else (part.strip(), "")
+            for chunk in line.split(" - ")
+            for part in chunk.split(",")
+        )
+        epoch = fields.get("epoch")
+        if epoch and "valid stoi" in fields:
+            rows.append((epoch.strip(), fields["valid stoi"].strip(), fields.get("valid pesq", "").strip()))
+    return rows
+
+
+def _model_card(run_folder, manifest_folder, checkpoint, vocoder, ssl_upstream, files, extra_notes):
+    report_path = Path(manifest_folder) / "prepare_report.json"
+    data = json.loads(report_path.read_text()) if report_path.is_file() else None
+    config = vocoder.config
+    params = sum(p.numel() for n, p in vocoder.named_parameters() if not n.startswith("encoder."))
+    lines = [
+        "# Spectrum-aware denoising vocoder",
+        "",
+        "Speech enhancement by re-synthesis: frozen SSL features (learned layer weights) and the noisy "
+        "spectrum, fused and turned into clean speech by a HiFi-GAN generator (Song, Kim, Kang, Madhu, "
+        "EUSIPCO 2024). Input: speech at any rate and channel count; output: 16 kHz mono.",
+        "",
+        "## Use",
+        "",
+        "```python",
+        "from speechbrain_sslse.inference import SpectrumAwareEnhancer",
+        'enhancer = SpectrumAwareEnhancer.from_hparams(source="<this folder>")',
+        'enhancer.enhance_file("noisy.wav", output_path="enhanced.wav")',
+        "```",
+        "",
+        "or `sslse-enhance noisy.wav -o enhanced/ --model <this folder>`.",
+        "",
+        "## Model",
+        "",
+        "| setting | value |",
+        "|---|---|",
+        f"| SSL encoder | s3prl `{ssl_upstream}`, frozen, {vocoder.encoder.num_layers} hidden states x "
+        f"{vocoder.encoder.hidden_size} |",
+        f"| fusion | `{config['fusion']}` {config['fusion_options'] or ''} |",
+        f"| spectrum | `{config['spectrum']}` |",
+        f"| layer combination | {config['layer_combination'] or 'linear (default)'} |",
+        f"| generator | HiFi-GAN, upsampling {config['generator']['upsample_factors']}, "
+        f"{config['generator']['upsample_initial_channel']} initial channels, "
+        f"resblock type {config['generator']['resblock_type']} |",
+        f"| trainable parameters | {params / 1e6:.2f} M |",
+        f"| learned layer weights | {[round(float(w), 4) for w in vocoder.layer_weights]} |",
+        "",
+        "## Training data",
+        "",
+    ]
+    if data:
+        counts, options = data["counts"], data["options"]
+        lines += [
+            f"- DNS-layout root: `{options['data_folder']}`",
+            f"- {counts['train_utterances']} training utterances ({counts['train_hours']} h), "
+            f"{counts['speakers']} speakers ({len(counts['valid_speakers'])} held out for validation)",
+            f"- {counts['noises']} noise files, {counts['rirs']} RIRs with T60 in {options['t60_range']} s",
+            "- mixtures made on the fly (see the recipe's hparams in `train_hyperparams.yaml`)",
+        ]
+    else:
+        lines.append(f"- not recorded (no {report_path})")
+    lines += [
+        "",
+        "## Validation",
+        "",
+        f"Packaged checkpoint: `{Path(checkpoint.path).name}` (epoch {checkpoint.meta.get('epoch')}, "
+        f"validation STOI {checkpoint.meta.get('stoi')}, PESQ {checkpoint.meta.get('pesq')}).",
+        "",
+    ]
+    history = _validation_history(run_folder)
+    if history:
+        lines += ["| epoch | STOI | PESQ |", "|---|---|---|"]
+        lines += [f"| {e} | {s} | {p} |" for e, s, p in history]
+        lines.append("")
+    lines += list(extra_notes)
+    lines += [
+        "## Files",
+        "",
+        "| file | sha256 |",
+        "|---|---|",
+        *(f"| `{name}` | `{digest}` |" for name, digest in files),
+        "",
+        "`ssl.ckpt` is read by s3prl with pickle: only load model folders from a source you trust.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def package_model(run_folder, output_dir, checkpoint=None, max_key="pesq", notes=(), overwrite=False):
+    """Turns a training run of the DNS recipe into a pretrained-model folder.
+
+    Arguments
+    ---------
+    run_folder : str or Path
+        The run's ``output_folder`` (with ``hyperparams.yaml`` and ``save/``).
+    output_dir : str or Path
+        The model folder to write.
+    checkpoint : str or Path, optional
+        A ``save/CKPT+...`` folder (default: the best by ``max_key``, else the latest).
+    max_key : str
+        Validation metric that picks the best checkpoint.
+    notes : iterable of str
+        Extra markdown lines for the model card (e.g. a metrics table).
+    overwrite : bool
+        Replace an existing ``output_dir``.
+
+    Returns
+    -------
+    Path
+        ``output_dir``.
+    """
+    run_folder, output_dir = Path(run_folder), Path(output_dir)
+    hparams_path = run_folder / "hyperparams.yaml"
+    if not hparams_path.is_file():
+        raise PackagingError(f"{run_folder}: no hyperparams.yaml; pass the output_folder of a training run")
+    if output_dir.exists() and not overwrite:
+        raise PackagingError(f"{output_dir} exists; pass overwrite=True (--overwrite) to replace it")
+    if checkpoint is None:
+        checkpoint = find_checkpoint(run_folder / "save", max_key)
+    else:
+        wanted = Path(checkpoint)
+        found = [c for c in Checkpointer(wanted.parent).list_checkpoints() if c.path == wanted]
+        if not found:
+            raise PackagingError(f"{wanted}: not a checkpoint folder (CKPT+...) of a training run")
+        checkpoint = found[0]
+    weights = Path(checkpoint.path) / "generator.ckpt"
+    if not weights.is_file():
+        raise PackagingError(f"{checkpoint.path}: no generator.ckpt")
+
+    with open(hparams_path) as f:
+        hparams = load_hyperpyyaml(f, {"output_folder": str(run_folder)})
+    vocoder = hparams["generator"]
+    if vocoder.config["clean_embedding"]:
+        raise PackagingError(
+            "the clean-embedding oracle needs the clean speech at inference and cannot be packaged"
+        )
+    state = torch.load(weights, map_location="cpu", weights_only=True)
+    vocoder.load_state_dict(state)  # checks the SSL fingerprint and the architecture
+    ssl_ckpt = Path(vocoder.encoder._ckpt_path)
+
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.", dir=output_dir.parent))
+    try:
+        shutil.copyfile(weights, staging / "vocoder.ckpt")
+        shutil.copyfile(ssl_ckpt, staging / "ssl.ckpt")
+        shutil.copyfile(hparams_path, staging / "train_hyperparams.yaml")
+        (staging / "custom_interface.py").write_text(CUSTOM_INTERFACE)
+        (staging / "hyperparams.yaml").write_text(
+            _hyperparams_text(vocoder, vocoder.encoder.name, f"from {run_folder}")
+        )
+        layer_weights = run_folder / "layer_weights.csv"
+        if layer_weights.is_file():
+            shutil.copyfile(layer_weights, staging / "layer_weights.csv")
+        files = [(p.name, _sha256(p)) for p in sorted(staging.iterdir()) if p.is_file()]
+        (staging / "README.md").write_text(
+            _model_card(
+                run_folder,
+                hparams["manifest_folder"],
+                checkpoint,
+                vocoder,
+                vocoder.encoder.name,
+                files,
+                notes,
+            )
+        )
+        if output_dir.exists():
+            shutil.rmtree(output_dir)
+        staging.rename(output_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return output_dir

@@ -1,0 +1,48 @@
+"""Helpers shared by the tests that run the DNS enhancement recipe in-process."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+from yaml_keys import yaml_keys
+
+DNS_RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "DNS" / "enhancement"
+
+
+def load_recipe_module(name="dns_enhancement_train", path=DNS_RECIPE / "train.py"):
+    """Imports a recipe script as a module (once per test session)."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def tiny_overrides(hparams_file, output_folder, manifest_folder, data_folder, ssl_ckpt, **extra):
+    """Command line of a debug run (tiny sizes, two steps) of ``hparams_file``."""
+    keys = set(yaml_keys(hparams_file))
+    args = {
+        "output_folder": output_folder,
+        "manifest_folder": manifest_folder,
+        "data_folder": data_folder,
+        "ssl_ckpt": ssl_ckpt,
+        "number_of_epochs": 1,
+        "steps_per_epoch": 2,
+        "batch_size": 2,
+        "segment_seconds": 0.5,
+        "num_valid_mixtures": 2,
+        "valid_segment_seconds": 1.0,
+        "valid_batch_size": 2,
+        "num_samples_to_write": 1,
+        "d_model": 16,
+        "discriminator_width": 0.0625,
+        "generator_preset": "v3",
+        "generator_channels": 16,
+        "ckpt_interval_minutes": 0,
+    }
+    if "num_heads" in keys:
+        args.update(num_heads=2, ffn_dim=32)
+    args.update(extra)
+    return [str(hparams_file)] + [f"--{k}={v}" for k, v in args.items()] + ["--noprogressbar"]

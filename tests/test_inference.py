@@ -1,0 +1,201 @@
+"""Packaging a trained run, the pretrained interface, chunked inference and the CLI."""
+
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from recipe_helpers import DNS_RECIPE, load_recipe_module, tiny_overrides
+from speechbrain.inference.interfaces import foreign_class
+
+from speechbrain_sslse.audio import read_audio, write_audio
+from speechbrain_sslse.chunking import overlap_add, plan_chunks
+from speechbrain_sslse.cli import enhance_main, package_cli
+from speechbrain_sslse.inference import ModelFolderError, SpectrumAwareEnhancer
+from speechbrain_sslse.packaging import PackagingError, package_model
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory, mini_corpus, tiny_tera_ckpt):
+    """A two-step training run of the proposed system (tiny sizes) and its Brain."""
+    recipe = load_recipe_module()
+    root = tmp_path_factory.mktemp("trained")
+    argv = tiny_overrides(
+        DNS_RECIPE / "hparams" / "proposed.yaml",
+        root / "run",
+        root / "manifests",
+        mini_corpus / "DNS",
+        tiny_tera_ckpt,
+    )
+    brain = recipe.main(argv)
+    return root / "run", brain
+
+
+@pytest.fixture(scope="module")
+def model_dir(trained_run, tmp_path_factory):
+    run, _ = trained_run
+    return package_model(run, tmp_path_factory.mktemp("models") / "proposed")
+
+
+@pytest.fixture(scope="module")
+def enhancer(model_dir):
+    return SpectrumAwareEnhancer.from_hparams(source=model_dir)
+
+
+def test_package_writes_a_model_folder_with_a_model_card(model_dir):
+    names = {p.name for p in model_dir.iterdir()}
+    assert {"hyperparams.yaml", "vocoder.ckpt", "ssl.ckpt", "custom_interface.py", "README.md"} <= names
+    card = (model_dir / "README.md").read_text()
+    assert "Training data" in card and "training utterances" in card
+    assert "validation STOI" in card and "| epoch | STOI | PESQ |" in card
+    state = torch.load(model_dir / "vocoder.ckpt", weights_only=True)
+    assert not [k for k in state if k.startswith("encoder.upstream.")]
+    assert not [p for p in model_dir.parent.iterdir() if p.name.startswith(".")]  # no staging left
+
+
+def test_package_refuses_what_it_cannot_package(trained_run, tmp_path, model_dir):
+    run, _ = trained_run
+    with pytest.raises(PackagingError, match="exists"):
+        package_model(run, model_dir)
+    with pytest.raises(PackagingError, match="no hyperparams.yaml"):
+        package_model(tmp_path, tmp_path / "m")
+    assert package_cli([str(tmp_path), "-o", str(tmp_path / "m")]) == 2
+
+
+def test_enhancer_gives_the_same_samples_as_the_trained_model(trained_run, enhancer):
+    _, brain = trained_run
+    generator = brain.modules.generator.eval()
+    noisy = torch.randn(2, 12000, generator=torch.Generator().manual_seed(0)) * 0.1
+    lengths = torch.tensor([1.0, 0.75])
+    with torch.no_grad():
+        expected = generator(noisy, lengths)
+    got = enhancer.enhance_batch(noisy, lengths)
+    assert got.shape == (2, 12000)
+    assert torch.allclose(got, expected, atol=1e-5), float((got - expected).abs().max())
+    assert torch.all(got[1, 9000:] == 0)
+
+
+def test_folder_loads_with_speechbrains_foreign_class(model_dir, enhancer):
+    loaded = foreign_class(
+        source=str(model_dir),
+        pymodule_file="custom_interface.py",
+        classname="SpectrumAwareEnhancer",
+        overrides={"model_dir": str(model_dir)},
+    )
+    x = torch.randn(1, 8000, generator=torch.Generator().manual_seed(1)) * 0.1
+    assert torch.allclose(loaded.enhance_batch(x), enhancer.enhance_batch(x), atol=1e-6)
+
+
+def test_overlap_add_is_exact_away_from_seams_for_a_local_model():
+    torch.manual_seed(0)
+    conv = torch.nn.Sequential(
+        torch.nn.Conv1d(1, 4, 65, padding=32), torch.nn.Tanh(), torch.nn.Conv1d(4, 1, 65, padding=32)
+    )
+
+    def model(x, lens):
+        return conv(x.unsqueeze(1))[:, 0]
+
+    x = torch.randn(20000)
+    with torch.no_grad():
+        whole = model(x[None], None)[0]
+        chunked = overlap_add(x, model, chunk=4000, overlap=800, context=200, batch_size=3)
+    # receptive field 128 samples < the 200 samples discarded at each side of a seam
+    assert torch.allclose(chunked[64:-64], whole[64:-64], atol=1e-5)
+    assert plan_chunks(20000, 4000, 800)[-1] + 4000 >= 20000
+
+
+def test_chunked_enhancement_matches_whole_file_away_from_seams(model_dir):
+    """TERA normalises each chunk (CMVN) and attends over it: chunks equal the whole file only
+    approximately. Stated tolerance: away from seams, the difference is at least 20 dB below
+    the signal (measured here on 6 s of noisy speech in 2 s chunks)."""
+    chunked = SpectrumAwareEnhancer.from_hparams(
+        source=model_dir, overrides={"chunk_seconds": 2.0, "overlap_seconds": 0.5}
+    )
+    whole = SpectrumAwareEnhancer.from_hparams(source=model_dir, overrides={"chunk_seconds": 60.0})
+    g = torch.Generator().manual_seed(2)
+    t = torch.arange(96000) / 16000
+    x = 0.1 * torch.sin(2 * np.pi * 220 * t) * (1 + torch.sin(2 * np.pi * 3 * t)) + 0.02 * torch.randn(
+        96000, generator=g
+    )
+    a, b = chunked.enhance_waveform(x), whole.enhance_waveform(x)
+    assert a.shape == b.shape == x.shape
+    seams = [s for s in plan_chunks(96000, 32000, 8000)[1:]]
+    keep = torch.ones(96000, dtype=torch.bool)
+    for s in seams:
+        keep[s : s + 8000] = False
+    error_db = 10 * torch.log10(b[keep].pow(2).mean() / (a[keep] - b[keep]).pow(2).mean())
+    assert error_db > 20, float(error_db)
+
+
+def test_any_rate_and_channel_count_in_16k_mono_out(enhancer, tmp_path, real_speech):
+    speech = read_audio(real_speech[0])[:32000]
+    stereo = torch.stack([speech, 0.5 * speech])
+    resampled = torch.from_numpy(
+        np.interp(np.arange(88200) / 44100, np.arange(32000) / 16000, stereo[0].numpy())
+    )
+    write_audio(tmp_path / "in.wav", torch.stack([resampled, resampled]).float(), 44100)
+    out = enhancer.enhance_file(tmp_path / "in.wav", tmp_path / "out.wav")
+    info = sf.info(tmp_path / "out.wav")
+    assert (info.samplerate, info.channels, info.frames) == (16000, 1, 32000)
+    assert out.shape == (32000,) and torch.isfinite(out).all()
+
+
+def test_cli_enhances_folders_reports_bad_files_and_skips_done_ones(model_dir, tmp_path, real_speech, capsys):
+    inputs = tmp_path / "in"
+    (inputs / "sub").mkdir(parents=True)
+    write_audio(inputs / "a.wav", read_audio(real_speech[0])[:16000])
+    write_audio(inputs / "sub" / "b.flac", read_audio(real_speech[1])[:24000])
+    (inputs / "corrupt.wav").write_bytes(b"RIFF not really a wave file")
+    (inputs / "empty.wav").write_bytes(b"")
+    out = tmp_path / "out"
+    status = enhance_main([str(inputs), "-o", str(out), "--model", str(model_dir), "--device", "cpu"])
+    captured = capsys.readouterr()
+    assert status == 1
+    assert (out / "in" / "a.wav").is_file() and (out / "in" / "sub" / "b.wav").is_file()
+    assert not (out / "in" / "corrupt.wav").exists() and not (out / "in" / "empty.wav").exists()
+    errors = [line for line in captured.err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 2 and "corrupt.wav" in captured.err and "empty.wav: file is empty" in captured.err
+    assert "2 enhanced, 0 skipped" in captured.out and "2 failed" in captured.out
+    before = (out / "in" / "a.wav").stat().st_mtime_ns
+    enhance_main(
+        [str(inputs / "a.wav"), str(inputs / "sub"), "-o", str(out / "in"), "--model", str(model_dir)]
+    )
+    assert "0 enhanced, 2 skipped" in capsys.readouterr().out
+    assert (out / "in" / "a.wav").stat().st_mtime_ns == before
+    assert (
+        enhance_main([str(inputs / "a.wav"), "-o", str(out / "in"), "--model", str(model_dir), "--overwrite"])
+        == 0
+    )
+    assert (out / "in" / "a.wav").stat().st_mtime_ns != before
+
+
+def test_cli_without_a_model_folder_says_how_to_make_one(tmp_path, real_speech, capsys):
+    write_audio(tmp_path / "a.wav", read_audio(real_speech[0])[:16000])
+    assert enhance_main([str(tmp_path / "a.wav"), "-o", str(tmp_path / "o"), "--model", str(tmp_path)]) == 2
+    assert "sslse-package" in capsys.readouterr().err
+    with pytest.raises(ModelFolderError, match="missing hyperparams.yaml"):
+        SpectrumAwareEnhancer.from_hparams(source=tmp_path)
+
+
+def test_cli_module_runs_as_a_console_script(model_dir, tmp_path, real_speech):
+    import subprocess
+
+    write_audio(tmp_path / "a.wav", read_audio(real_speech[2])[:16000])
+    script = "import sys; from speechbrain_sslse.cli import main; main()"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            script,
+            str(tmp_path / "a.wav"),
+            "-o",
+            str(tmp_path / "o"),
+            "--model",
+            str(model_dir),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "o" / "a.wav").is_file()
