@@ -661,8 +661,25 @@ def generate_corpus(out_dir, size="default", seed=0, speech_dir=None, progress=T
     return out_dir
 
 
-def ensure_corpus(out_dir, size="default", seed=0, speech_dir=None, progress=True, **overrides):
+def default_corpus_dir(size="default", seed=0):
+    """Where recipes keep the embedded corpus when no folder is given (shared by all recipes).
+
+    ``$SSLSE_CACHE/mini_corpus-<size>-seed<seed>``, with ``$SSLSE_CACHE`` defaulting to
+    ``~/.cache/speechbrain-sslse``.
+
+    Example
+    -------
+    >>> default_corpus_dir("tiny", 3).name
+    'mini_corpus-tiny-seed3'
+    """
+    cache = os.environ.get("SSLSE_CACHE") or Path.home() / ".cache" / "speechbrain-sslse"
+    return Path(cache).expanduser() / f"mini_corpus-{size}-seed{seed}"
+
+
+def ensure_corpus(out_dir=None, size="default", seed=0, speech_dir=None, progress=True, **overrides):
     """Returns ``out_dir`` if it holds this corpus already, otherwise generates it.
+
+    ``out_dir=None`` means :func:`default_corpus_dir` (for corpora of eSpeak speech).
 
     The corpus is reused when its corpus.json records the same size, seed, speech
     folder, settings and format version. Safe when several processes call it at once
@@ -687,6 +704,10 @@ def ensure_corpus(out_dir, size="default", seed=0, speech_dir=None, progress=Tru
     ...
     speechbrain_sslse.corpus.generate.CorpusError: unknown size 'bogus'; choose one of tiny, default, large
     """
+    if out_dir is None:
+        if speech_dir is not None:
+            raise CorpusError("give out_dir for a corpus made from a speech folder")
+        out_dir = default_corpus_dir(size, seed)
     out_dir = Path(out_dir).expanduser().resolve()
     config = corpus_config(size, **overrides)
     if corpus_matches(out_dir, size, seed, speech_dir, config):

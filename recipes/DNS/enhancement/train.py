@@ -36,6 +36,7 @@ from speechbrain.utils.distributed import if_main_process, run_on_main
 from speechbrain_sslse.audio import AudioError, atomic_path, write_audio
 from speechbrain_sslse.data.mixing import OnTheFlyMixer
 from speechbrain_sslse.metrics import MetricUnavailable, pesq_wb, stoi
+from speechbrain_sslse.packaging import package_model
 
 sys.path.append(os.path.dirname(os.path.abspath(__file__)))
 from dns_prepare import prepare_dns  # noqa: E402
@@ -382,6 +383,9 @@ def main(argv):
     )
     if if_main_process():
         skipped = bad_files.count()
+        if hparams["model_folder"]:
+            folder = package_model(hparams["output_folder"], hparams["model_folder"], overwrite=True)
+            print(f"Packaged model (for sslse-enhance --model / SpectrumAwareEnhancer): {folder}")
         print(f"Checkpoints: {hparams['save_folder']}")
         print(f"Enhanced validation samples: {hparams['samples_folder']}")
         print(f"Training log: {hparams['train_log']}")
