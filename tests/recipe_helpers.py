@@ -41,6 +41,7 @@ def tiny_overrides(hparams_file, output_folder, manifest_folder, data_folder, ss
         "generator_preset": "v3",
         "generator_channels": 16,
         "ckpt_interval_minutes": 0,
+        "adversarial_start_step": 1,  # step 1: mel loss alone; step 2: adversarial
     }
     if "num_heads" in keys:
         args.update(num_heads=2, ffn_dim=32)

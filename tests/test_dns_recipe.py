@@ -27,7 +27,7 @@ ABLATIONS = {  # what each ablation changes in proposed.yaml (besides experiment
     "additive": {"fusion": "additive", "fusion_options": "{}"},
     "film": {"fusion": "film", "fusion_options": "{}"},
     "attention_by_spectrum": {"fusion": "cross_attention_by_spectrum"},
-    "clean_embedding": {"clean_embedding": "True"},
+    "clean_embedding": {"clean_embedding": "True", "model_folder": "null"},
 }
 # Keys SpeechBrain's Brain reads from the hparams itself (its run options).
 BRAIN_RUN_OPTIONS = {"max_grad_norm", "ckpt_interval_minutes"}
@@ -191,6 +191,7 @@ def test_paper_schedule_builds_the_paper_sizes(recipe, tiny_tera_ckpt):
     assert generator.conv_pre.conv.out_channels == 512  # HiFi-GAN V1
     assert sum(p.numel() for p in hparams["discriminator"].parameters()) == 70724591  # SpeechBrain's MPD+MSD
     assert hparams["batch_size"] == 16 and hparams["generator"].fusion.d_model == 256
+    assert hparams["adversarial_start_step"] == 0 and hparams["segment_seconds"] == 1.0
     with pytest.raises(ValueError, match="unknown schedule"):
         recipe.apply_schedule(RECIPE / "hparams" / "proposed.yaml", {"schedule": "fast"})
 

@@ -23,6 +23,7 @@ import functools
 import importlib
 import io
 import logging
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -404,7 +405,10 @@ class SSLEncoder(nn.Module):
         if _module_of(self.name) in ("tera", "mockingjay", "audio_albert"):
             _install_fast_position_table()
         try:
-            with torch.random.fork_rng(devices=[]), _quiet("building " + self.name):
+            quiet = _quiet("building " + self.name)
+            with torch.random.fork_rng(devices=[]), quiet, warnings.catch_warnings():
+                # s3prl's feature extractors build mel filterbanks with empty bands; harmless
+                warnings.filterwarnings("ignore", message="At least one mel filterbank has all zero values")
                 self.upstream = loader(*args, **upstream_kwargs)
         except Exception as err:
             if ckpt is None:

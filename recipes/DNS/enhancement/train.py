@@ -54,9 +54,19 @@ class EnhancementBrain(sb.Brain):
         clean = batch.clean_sig[0] if self.hparams.clean_embedding else None
         return self.modules.generator(noisy, lens, clean=clean)
 
-    def _discriminate(self, wavs):
+    def _discriminate(self, wavs, module=None):
         """Discriminator scores and features of ``[B, T]`` waveforms."""
-        return self.modules.discriminator(wavs.unsqueeze(1))
+        return (module or self.modules.discriminator)(wavs.unsqueeze(1))
+
+    def _crop(self, *wavs):
+        """The same random window of ``discriminator_crop_seconds`` from each ``[B, T]`` waveform."""
+        seconds = self.hparams.discriminator_crop_seconds
+        length = wavs[0].shape[1]
+        crop = int(seconds * self.hparams.sample_rate) if seconds else length
+        if crop >= length:
+            return wavs
+        start = int(torch.randint(0, length - crop + 1, (1,)))
+        return tuple(w[:, start : start + crop] for w in wavs)
 
     def fit_batch(self, batch):
         """One discriminator step, then one generator step."""
@@ -64,10 +74,14 @@ class EnhancementBrain(sb.Brain):
         target, _ = batch.clean_sig
         with self.training_ctx:
             enhanced = self.compute_forward(batch, sb.Stage.TRAIN)
+        if self.optimizer_step < self.hparams.adversarial_start_step:
+            return self._fit_reconstruction(enhanced, target)
+
+        fake, real = self._crop(enhanced, target)
 
         # Discriminator: real and generated waveforms in one pass.
         with self.training_ctx:
-            scores, _ = self._discriminate(torch.cat([enhanced.detach(), target]))
+            scores, _ = self._discriminate(torch.cat([fake.detach(), real]))
             batch_size = target.shape[0]
             scores_fake = [s[:batch_size] for s in scores]
             scores_real = [s[batch_size:] for s in scores]
@@ -75,22 +89,39 @@ class EnhancementBrain(sb.Brain):
         self._step(loss_d["D_loss"], self.optimizer_d)
 
         # Generator: adversarial + feature matching (real features are targets) + mel L1.
-        with self.training_ctx:
-            scores_fake, feats_fake = self._discriminate(enhanced)
-            with torch.no_grad():
-                _, feats_real = self._discriminate(target)
-            loss_g = self.hparams.generator_loss(
-                sb.Stage.TRAIN,
-                enhanced.unsqueeze(1),
-                target.unsqueeze(1),
-                scores_fake,
-                feats_fake,
-                feats_real,
-            )
-        self._step(loss_g["G_loss"], self.optimizer_g)
+        # The discriminator's weights get no gradient here (they would be discarded): it
+        # runs unwrapped from DDP with its parameters frozen for this pass.
+        discriminator = _unwrap(self.modules.discriminator)
+        discriminator.requires_grad_(False)
+        try:
+            with self.training_ctx:
+                scores_fake, feats_fake = self._discriminate(fake, discriminator)
+                with torch.no_grad():
+                    _, feats_real = self._discriminate(real, discriminator)
+                loss_g = self.hparams.generator_loss(
+                    sb.Stage.TRAIN,
+                    enhanced.unsqueeze(1),
+                    target.unsqueeze(1),
+                    scores_fake,
+                    feats_fake,
+                    feats_real,
+                )
+            self._step(loss_g["G_loss"], self.optimizer_g)
+        finally:
+            discriminator.requires_grad_(True)
         self.scaler.update()
         self.optimizer_step += 1
         self._accumulate({**loss_g, **loss_d})
+        return loss_g["G_loss"].detach().cpu()
+
+    def _fit_reconstruction(self, enhanced, target):
+        """Warm-up step before ``adversarial_start_step``: the generator's mel L1 loss alone."""
+        with self.training_ctx:
+            loss_g = self.hparams.generator_loss(sb.Stage.TRAIN, enhanced.unsqueeze(1), target.unsqueeze(1))
+        self._step(loss_g["G_loss"], self.optimizer_g)
+        self.scaler.update()
+        self.optimizer_step += 1
+        self._accumulate(loss_g)
         return loss_g["G_loss"].detach().cpu()
 
     def _step(self, loss, optimizer):
@@ -178,6 +209,11 @@ class EnhancementBrain(sb.Brain):
             self.checkpointer.add_recoverable("optimizer_d", self.optimizer_d)
             self.checkpointer.add_recoverable("scheduler_g", self.scheduler_g)
             self.checkpointer.add_recoverable("scheduler_d", self.scheduler_d)
+
+
+def _unwrap(module):
+    """The module inside a DistributedDataParallel wrapper (or the module itself)."""
+    return module.module if isinstance(module, torch.nn.parallel.DistributedDataParallel) else module
 
 
 def _score(metric, estimate, reference):
