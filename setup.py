@@ -32,8 +32,12 @@ INSTALL_REQUIRES = [
     "webrtcvad-wheels==2.0.14.post1",  # the `webrtcvad` module for resemblyzer (scripts/setup_venv.sh)
 ]
 
+# Classic enhancers to compare with (speechbrain_sslse.peers); the test suite uses them.
+PEERS = ["pyrnnoise==0.4.5", "noisereduce==3.0.3"]
+
 EXTRAS_REQUIRE = {
-    "dev": ["pytest==9.2.0", "ruff==0.17.6"],
+    "peers": PEERS,
+    "dev": ["pytest==9.2.0", "ruff==0.17.6", *PEERS],
 }
 
 setup(

@@ -176,7 +176,7 @@ class EnhancementBrain(sb.Brain):
             lr_g = self.optimizer_g.param_groups[0]["lr"]
             self.scheduler_g.step()
             self.scheduler_d.step()
-            weights = [round(float(w), 4) for w in self.raw_modules.generator.layer_weights]
+            weights = [round(float(w), 4) for w in _unwrap(self.modules.generator).layer_weights]
             self.hparams.train_logger.log_stats(
                 stats_meta={"epoch": epoch, "lr_g": lr_g, "layer_weights": weights},
                 train_stats=getattr(self, "train_stats", None),
@@ -400,12 +400,16 @@ def main(argv):
     brain = EnhancementBrain(
         modules=hparams["modules"], hparams=hparams, run_opts=run_opts, checkpointer=hparams["checkpointer"]
     )
-    sampler = sb.dataio.sampler.ReproducibleRandomSampler(
-        train_data,
-        seed=hparams["seed"],
-        replacement=True,
-        num_samples=hparams["steps_per_epoch"] * hparams["batch_size"],
-    )
+    num_samples = hparams["steps_per_epoch"] * hparams["batch_size"]
+    if hparams["sample_by_duration"]:  # each second of speech equally likely
+        weights = [float(row["duration"]) for row in read_csv_rows(manifest_folder / "train.csv")]
+        sampler = sb.dataio.sampler.ReproducibleWeightedRandomSampler(
+            weights, num_samples=num_samples, replacement=True, seed=hparams["seed"]
+        )
+    else:  # each utterance equally likely
+        sampler = sb.dataio.sampler.ReproducibleRandomSampler(
+            train_data, seed=hparams["seed"], replacement=True, num_samples=num_samples
+        )
     brain.fit(
         brain.hparams.epoch_counter,
         train_set=train_data,
