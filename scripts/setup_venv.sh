@@ -16,4 +16,9 @@ echo "Setting up $VENV (torch 2.9.1, SpeechBrain, s3prl, ...): a few minutes on 
 "$PY" -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip wheel setuptools
 "$VENV/bin/python" -m pip install -q -e '.[dev]'
+# resemblyzer (GE2E speaker encoder, weights inside the wheel) declares `webrtcvad`, whose module
+# imports pkg_resources (gone from current setuptools); webrtcvad-wheels (in setup.py) provides the
+# same module without it, so resemblyzer goes in without its declared dependencies (the others,
+# librosa, numpy, scipy, torch, are in setup.py).
+"$VENV/bin/python" -m pip install -q --no-deps resemblyzer==0.1.4
 echo "$want" > "$stamp"
