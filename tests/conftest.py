@@ -55,3 +55,28 @@ def tiny_hubert_ckpt(tmp_path_factory):
     from speechbrain_sslse.ssl_checkpoints import write_tiny_hubert
 
     return write_tiny_hubert(tmp_path_factory.mktemp("ssl") / "tiny_hubert.pt", seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_trained_run(tmp_path_factory, mini_corpus, tiny_tera_ckpt):
+    """A two-step training run of the proposed system (tiny sizes): (run folder, Brain)."""
+    from recipe_helpers import DNS_RECIPE, load_recipe_module, tiny_overrides
+
+    root = tmp_path_factory.mktemp("trained")
+    argv = tiny_overrides(
+        DNS_RECIPE / "hparams" / "proposed.yaml",
+        root / "run",
+        root / "manifests",
+        mini_corpus / "DNS",
+        tiny_tera_ckpt,
+    )
+    brain = load_recipe_module().main(argv)
+    return root / "run", brain
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tiny_trained_run, tmp_path_factory):
+    """The tiny trained run packaged as a model folder."""
+    from speechbrain_sslse.packaging import package_model
+
+    return package_model(tiny_trained_run[0], tmp_path_factory.mktemp("models") / "proposed")

@@ -185,3 +185,21 @@ def test_evaluate_reports_a_missing_model_as_nan_with_reason(mini_testset, tmp_p
         assert float(r["stoi"]) > 0
     table = (out / "table.md").read_text()
     assert "| distorted |" in table and "n/a" in table and "nisqa: n/a, NISQA: weights not found" in table
+
+
+def test_evaluate_enhances_with_a_packaged_model_and_the_peers(mini_testset, tmp_path, tiny_model_dir):
+    out = tmp_path / "eval_systems"
+    run(
+        "evaluate.py", "--manifest", mini_testset / "manifest.csv", "--output_dir", out,
+        "--metrics", "stoi,pesq", "--model", f"vocoder={tiny_model_dir}",
+        "--peer", "rnnoise", "--peer", "spectral_gating", "--max_files", 3,
+    )  # fmt: skip
+    rows = read_rows(out / "per_file.csv")
+    assert {r["system"] for r in rows} == {"distorted", "vocoder", "rnnoise", "spectral_gating", "clean"}
+    assert len(rows) == 5 * 3
+    for system in ("vocoder", "rnnoise", "spectral_gating"):
+        files = sorted((out / "enhanced" / system).glob("*.wav"))
+        assert len(files) == 3 and all(audio_info(f)[0] == 16000 for f in files)
+    assert all(0 <= float(r["stoi"]) <= 1 for r in rows if r["stoi"] != "nan")
+    table = (out / "table.md").read_text()
+    assert "| vocoder |" in table and "| rnnoise |" in table

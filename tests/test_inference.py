@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from recipe_helpers import DNS_RECIPE, load_recipe_module, tiny_overrides
 from speechbrain.inference.interfaces import foreign_class
 
 from speechbrain_sslse.audio import read_audio, write_audio
@@ -17,25 +16,13 @@ from speechbrain_sslse.packaging import PackagingError, package_model
 
 
 @pytest.fixture(scope="module")
-def trained_run(tmp_path_factory, mini_corpus, tiny_tera_ckpt):
-    """A two-step training run of the proposed system (tiny sizes) and its Brain."""
-    recipe = load_recipe_module()
-    root = tmp_path_factory.mktemp("trained")
-    argv = tiny_overrides(
-        DNS_RECIPE / "hparams" / "proposed.yaml",
-        root / "run",
-        root / "manifests",
-        mini_corpus / "DNS",
-        tiny_tera_ckpt,
-    )
-    brain = recipe.main(argv)
-    return root / "run", brain
+def trained_run(tiny_trained_run):
+    return tiny_trained_run
 
 
 @pytest.fixture(scope="module")
-def model_dir(trained_run, tmp_path_factory):
-    run, _ = trained_run
-    return package_model(run, tmp_path_factory.mktemp("models") / "proposed")
+def model_dir(tiny_model_dir):
+    return tiny_model_dir
 
 
 @pytest.fixture(scope="module")

@@ -13,9 +13,11 @@ Systems:
 
 - ``--system NAME=DIR`` (repeatable): a folder of enhanced files named ``<id>.wav``
   after the manifest's ids (any rate; resampled to 16 kHz);
-- ``--model DIR`` (with ``--model_name``): a packaged model folder; the noisy files
+- ``--model [NAME=]DIR`` (repeatable): a packaged model folder; the noisy files
   are enhanced first with ``SpectrumAwareEnhancer`` into
-  ``<output_dir>/enhanced/<name>/<id>.wav`` (kept for resuming).
+  ``<output_dir>/enhanced/<name>/<id>.wav`` (kept for resuming);
+- ``--peer rnnoise|spectral_gating`` (repeatable): a classic enhancer of
+  :mod:`speechbrain_sslse.peers`, applied the same way.
 
 Written under ``--output_dir``: ``per_file.csv`` (system, id, snr, noise, t60,
 speaker, each metric, ``missing`` reasons), ``per_snr.csv`` (means per system and
@@ -44,7 +46,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from speechbrain_sslse.audio import AudioError, atomic_path
+from speechbrain_sslse.audio import SAMPLE_RATE, AudioError, atomic_path, read_audio, write_audio
 from speechbrain_sslse.metrics import GROUPS, Evaluator, default_nisqa_path, parse_metrics
 from speechbrain_sslse.metrics.report import (
     TABLE_COLUMNS,
@@ -57,6 +59,7 @@ from speechbrain_sslse.metrics.report import (
     to_float,
     write_csv,
 )
+from speechbrain_sslse.peers import PEERS
 
 logger = logging.getLogger("evaluate")
 
@@ -72,8 +75,21 @@ def parse_args(argv=None):
     p.add_argument(
         "--system", action="append", default=[], metavar="NAME=DIR", help="folder of enhanced <id>.wav files"
     )
-    p.add_argument("--model", help="packaged model folder to enhance the noisy files with first")
-    p.add_argument("--model_name", help="system name of --model (default: the folder's name)")
+    p.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        metavar="[NAME=]DIR",
+        help="packaged model folder to enhance the noisy files with first (repeatable; NAME: system name)",
+    )
+    p.add_argument("--model_name", help="system name of a single --model (default: the folder's name)")
+    p.add_argument(
+        "--peer",
+        action="append",
+        default=[],
+        choices=sorted(PEERS),
+        help="also enhance with a classic method (speechbrain_sslse.peers; repeatable)",
+    )
     p.add_argument("--metrics", default="all", help=f"comma-separated subset of {list(GROUPS)} or 'all'")
     p.add_argument("--nisqa_path", default=None, help=f"NISQA v2 nisqa.tar (default {default_nisqa_path()})")
     p.add_argument("--speaker_model", default="ge2e", help="'ge2e' or 'ecapa:/path/to/model_folder'")
@@ -127,6 +143,15 @@ def enhance_with_model(model_dir, items, out_dir, device):
     enhancer = SpectrumAwareEnhancer.from_hparams(source=str(model_dir), run_opts={"device": device})
     for it in tqdm(todo, desc=f"enhancing ({Path(model_dir).name})", unit="file"):
         enhancer.enhance_file(it["noisy"], str(out_dir / f"{it['id']}.wav"))
+    return out_dir
+
+
+def enhance_with_peer(name, items, out_dir):
+    """Enhances every noisy file with a classic method of :mod:`speechbrain_sslse.peers` (resumable)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    todo = [it for it in items if not (out_dir / f"{it['id']}.wav").is_file()]
+    for it in tqdm(todo, desc=f"enhancing ({name})", unit="file"):
+        write_audio(out_dir / f"{it['id']}.wav", PEERS[name](read_audio(it["noisy"])), SAMPLE_RATE)
     return out_dir
 
 
@@ -236,9 +261,14 @@ def main(argv=None):
         groups = parse_metrics(args.metrics)
         items = read_manifest(args.manifest, args.max_files)
         systems = parse_systems(args.system)
-        if args.model:
-            name = args.model_name or Path(args.model).resolve().name
-            systems[name] = enhance_with_model(args.model, items, out / "enhanced" / name, args.device)
+        for spec in args.model:
+            name, sep, folder = spec.rpartition("=")
+            if not sep:
+                single = len(args.model) == 1 and args.model_name
+                name = args.model_name if single else Path(folder).resolve().name
+            systems[name] = enhance_with_model(folder, items, out / "enhanced" / name, args.device)
+        for peer in args.peer:
+            systems[peer] = enhance_with_peer(peer, items, out / "enhanced" / peer)
         jobs = jobs_for(items, systems, not args.no_reference_rows)
     except (FileNotFoundError, ValueError) as err:
         sys.exit(f"error: {err}")
