@@ -20,6 +20,7 @@ Authors
 
 import hashlib
 import json
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -268,12 +269,21 @@ def package_model(run_folder, output_dir, checkpoint=None, max_key="pesq", notes
         raise PackagingError(
             "the clean-embedding oracle needs the clean speech at inference and cannot be packaged"
         )
-    state = torch.load(weights, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises several types for a damaged file
+        raise PackagingError(
+            f"{weights}: cannot be read, the checkpoint is damaged or incomplete ({type(err).__name__}: "
+            f"{err}). Package another checkpoint (--checkpoint {Path(checkpoint.path).parent}/CKPT+...)."
+        ) from err
     vocoder.load_state_dict(state)  # checks the SSL fingerprint and the architecture
     ssl_ckpt = Path(vocoder.encoder._ckpt_path)
 
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.", dir=output_dir.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(staging, 0o777 & ~umask)  # mkdtemp makes 0700: give the folder the usual permissions
     try:
         shutil.copyfile(weights, staging / "vocoder.ckpt")
         shutil.copyfile(ssl_ckpt, staging / "ssl.ckpt")

@@ -541,7 +541,11 @@ def evaluate_robustness(
     encoders = {"encoder": encoders} if single else dict(encoders)
     stats = None
     if state_path is not None and Path(state_path).is_file():
-        saved = torch.load(state_path, weights_only=False)
+        try:
+            saved = torch.load(state_path, map_location="cpu", weights_only=True)
+        except Exception as err:  # a damaged resume point: start afresh rather than fail
+            logger.warning("cannot read the resume point %s (%s): starting afresh", state_path, err)
+            saved = {}
         if saved.get("fingerprint") == fingerprint and set(saved.get("stats", {})) == set(encoders):
             stats = {name: RobustnessStats.from_state_dict(st) for name, st in saved["stats"].items()}
             done = min(st.done for st in stats.values())

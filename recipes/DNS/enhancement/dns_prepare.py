@@ -189,6 +189,8 @@ def prepare_dns(
         splits["valid"] = list(splits["train"][: max(1, len(splits["train"]) // 20)])
 
     save_folder.mkdir(parents=True, exist_ok=True)
+    # The report, written last, marks the manifests as complete: an interrupted rewrite is redone.
+    (save_folder / INFO_FILE).unlink(missing_ok=True)
     for split, rows in splits.items():
         _write_csv(save_folder / f"{split}.csv", ["ID", "duration", "wav", "spk_id"], rows)
     _write_csv(

@@ -303,11 +303,19 @@ def dataio_prepare(hparams, manifest_folder):
                 wav, duration = row["wav"], float(row["duration"])
         raise RuntimeError(f"20 unusable audio files in a row; see {bad_files.path}")
 
+    rank = int(os.environ.get("RANK", 0))
+    sample_log = os.environ.get("SSLSE_SAMPLE_LOG")  # debugging aid: what each DDP rank trains on
+
     @sb.utils.data_pipeline.takes("wav", "duration")
     @sb.utils.data_pipeline.provides("noisy_sig", "clean_sig")
     def train_pipeline(wav, duration):
-        rng = np.random.default_rng(int(torch.randint(0, 2**62, (1,))))
+        seed = int(torch.randint(0, 2**62, (1,)))
+        # DDP ranks share the global seed: the rank keeps their mixtures apart (rank 0 draws as alone).
+        rng = np.random.default_rng(seed if rank == 0 else [seed, rank])
         mix = mix_or_skip(wav, float(duration), rng)
+        if sample_log:
+            with open(f"{sample_log}.rank{rank}", "a") as f:
+                f.write(f"{wav}\t{mix['snr']:.4f}\t{mix['noise']}\n")
         yield mix["noisy"]
         yield mix["target"]
 

@@ -14,8 +14,11 @@ embedded mini corpus writes the same layout) and writes four manifests:
 Columns: ``ID, wav, start, end, label, speaker, gender, utterance, word``; ``start``
 and ``end`` are sample offsets at 16 kHz (TIMIT's own offsets, rescaled if a file
 has another rate). Each model's probe turns them into frames at its own stride.
-``label_counts.json`` lists the classes of each probe and their counts. All files
-are written atomically; preparation is skipped when the manifests are up to date.
+``label_counts.json`` lists the classes of each probe and their counts. Audio files
+that cannot be used (unreadable, empty, NaN/Inf samples, shorter than
+``min_duration``) are left out and listed with the reason in ``skipped_files.json``.
+All files are written atomically; preparation is skipped when the manifests are up
+to date.
 
 Authors
  * speechbrain-sslse contributors
@@ -27,7 +30,7 @@ import logging
 from collections import Counter
 from pathlib import Path
 
-from speechbrain_sslse.audio import SAMPLE_RATE, AudioError, atomic_path, audio_info
+from speechbrain_sslse.audio import SAMPLE_RATE, AudioError, atomic_path, audio_info, read_audio
 from speechbrain_sslse.data.layouts import LayoutError, read_timit, read_timit_segments
 
 logger = logging.getLogger(__name__)
@@ -36,6 +39,7 @@ TASKS = ("sa1_phoneme", "sa1_word", "sx_sentence", "sx_speaker")
 FIELDS = ["ID", "wav", "start", "end", "label", "speaker", "gender", "utterance", "word"]
 OPTIONS_FILE = "prepare_options.json"
 COUNTS_FILE = "label_counts.json"
+SKIPPED_FILE = "skipped_files.json"
 
 
 def _write_json(path, data):
@@ -117,8 +121,27 @@ def _sx_rows(item):
     return {**row, "label": item["utterance"]}, {**row, "label": item["speaker"]}
 
 
+def _usable(items, min_duration, skipped):
+    """Items whose audio reads as finite samples, ``min_duration`` s or longer; the rest go to ``skipped``."""
+    kept = []
+    for item in items:
+        try:
+            read_audio(item["wav"], min_duration=min_duration)  # reads every sample: NaN/Inf too
+        except AudioError as err:
+            logger.warning("skipping unusable audio file: %s", err)
+            skipped.append({"file": item["wav"], "reason": str(err)})
+            continue
+        kept.append(item)
+    return kept
+
+
 def prepare_timit(
-    data_folder, save_folder, splits=("TRAIN",), drop_phonemes=("h#", "pau", "epi"), skip_prep=False
+    data_folder,
+    save_folder,
+    splits=("TRAIN",),
+    drop_phonemes=("h#", "pau", "epi"),
+    skip_prep=False,
+    min_duration=0.05,
 ):
     """Writes the probe manifests (see the module docstring).
 
@@ -134,6 +157,8 @@ def prepare_timit(
         Phoneme labels left out of the phoneme probe (silences by default).
     skip_prep : bool
         Do nothing (the manifests must already exist).
+    min_duration : float
+        Shorter utterances (seconds) are skipped, as are unreadable ones (see ``skipped_files.json``).
 
     Returns
     -------
@@ -158,6 +183,7 @@ def prepare_timit(
         "data_folder": str(root),
         "splits": [str(s) for s in splits],
         "drop_phonemes": sorted(str(p) for p in drop_phonemes),
+        "min_duration": float(min_duration),
         "files": len(items),
         "newest": max(Path(item["wav"]).stat().st_mtime for item in items),
     }
@@ -166,12 +192,13 @@ def prepare_timit(
         if json.loads(options_path.read_text(encoding="utf-8")) == options:
             logger.info("TIMIT manifests in %s are up to date, preparation skipped", save_folder)
             return paths
-    sa1 = [item for item in items if item["utterance"] == "SA1"]
-    sx = [item for item in items if item["kind"] == "SX"]
-    if not sa1:
-        raise LayoutError("TIMIT", root, f"no SA1 utterances in the splits {list(splits)}")
-    if not sx:
-        raise LayoutError("TIMIT", root, f"no SX utterances in the splits {list(splits)}")
+    skipped = []
+    sa1 = _usable([item for item in items if item["utterance"] == "SA1"], min_duration, skipped)
+    sx = _usable([item for item in items if item["kind"] == "SX"], min_duration, skipped)
+    unusable = f" ({len(skipped)} unusable files skipped, e.g. {skipped[0]['reason']})" if skipped else ""
+    for name, kept in (("SA1", sa1), ("SX", sx)):
+        if not kept:
+            raise LayoutError("TIMIT", root, f"no usable {name} utterance in {list(splits)}{unusable}")
     rows = {task: [] for task in TASKS}
     drop = set(drop_phonemes)
     for item in sa1:
@@ -183,11 +210,16 @@ def prepare_timit(
         rows["sx_sentence"].append(sentence)
         rows["sx_speaker"].append(speaker)
     counts = {}
+    # The options file, written last, marks the manifests as complete: an interrupted rewrite is redone.
+    options_path.unlink(missing_ok=True)
     for task in TASKS:
         _write_manifest(paths[task], rows[task])
         counts[task] = dict(Counter(r["label"] for r in rows[task]).most_common())
         logger.info("%s: %d segments, %d classes", task, len(rows[task]), len(counts[task]))
     _write_json(save_folder / COUNTS_FILE, counts)
+    _write_json(save_folder / SKIPPED_FILE, skipped)
+    if skipped:
+        logger.warning("%d unusable audio files skipped; see %s", len(skipped), save_folder / SKIPPED_FILE)
     _write_json(options_path, options)
     return paths
 

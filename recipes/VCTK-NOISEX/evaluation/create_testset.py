@@ -283,7 +283,12 @@ def select_utterances(items, num, rng, min_duration, max_duration, speakers=None
         for q in queues:
             if depth >= len(q) or (num > 0 and len(selected) >= num):
                 continue
-            sr, frames, _ = audio_info(q[depth]["path"])
+            try:
+                sr, frames, _ = audio_info(q[depth]["path"])
+            except AudioError as err:  # unreadable or empty: left out, named in the log
+                logger.warning("skipping unusable speech file: %s", err)
+                counts["unusable"] = counts.get("unusable", 0) + 1
+                continue
             duration = frames / sr
             if duration < min_duration:
                 counts["too_short"] += 1
@@ -476,7 +481,10 @@ def main(argv=None):
                     write_audio(out / rel[key], item[key], SAMPLE_RATE)
                 offset = item["noise_offset"]
         except AudioError as err:
-            sys.exit(f"error: {err}")
+            if err.file != str(entry["path"]):  # a noise file: every item using it would fail
+                sys.exit(f"error: {err}")
+            logger.warning("skipping unusable speech file: %s", err)  # e.g. NaN/Inf samples
+            continue
         duration = entry["duration"]
         if args.crop_duration > 0:
             duration = min(duration, args.crop_duration)

@@ -163,11 +163,8 @@ def jobs_for(items, systems, with_references):
     for name, folder in systems.items():
         for it in items:
             est = folder / f"{it['id']}.wav"
-            if not est.is_file():
-                raise AudioError(
-                    f"{est}: enhanced file missing for system {name!r}. Enhance every noisy file of the "
-                    "manifest and name each output <id>.wav, or use --max_files for a partial run."
-                )
+            if not est.is_file():  # scored as missing, with the reason
+                logger.warning("%s: enhanced file missing for system %r", est, name)
             jobs.append((name, it, str(est), it["clean"]))
     if with_references:
         jobs += [("clean", it, it["clean"], it["clean"]) for it in items]
@@ -306,8 +303,10 @@ def main(argv=None):
     for n, ((system, item, est, ref), need) in enumerate(tqdm(todo, desc="scoring", unit="file"), 1):
         try:
             scores = evaluator.evaluate(est, ref, groups=need, reference_key=ref)
-        except AudioError as err:
-            sys.exit(f"error: {err}")
+        except AudioError as err:  # this file cannot be scored: NaN with the reason, the run goes on
+            logger.warning("cannot score %s: %s", est, err)
+            scores = {c: float("nan") for g in need for c in GROUPS[g]}
+            scores["missing"] = " | ".join(f"{g}: {err}" for g in need)
         key = (system, item["id"])
         row = dict(results.get(key, {}))
         row.update({k: item.get(k, "") for k in BASE_FIELDS if k != "system"})

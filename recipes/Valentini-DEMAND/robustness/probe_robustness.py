@@ -22,8 +22,9 @@ On real data with real checkpoints::
 
 Outputs (in ``output_folder``): ``robustness_tables.md`` (model x SNR and model x
 RT60 tables in the paper's form), ``robustness_per_layer.csv``,
-``robustness_summary.csv``, ``rir_t60.csv``, ``robustness_<family>_<axis>.png``.
-The run resumes from ``save_folder/robustness_state.pt`` when interrupted.
+``robustness_summary.csv``, ``rir_t60.csv``, ``robustness_<family>_<axis>.png``, and
+``skipped_files.csv`` (audio files left out: unreadable, empty, NaN/Inf samples, too
+short). The run resumes from ``save_folder/robustness_state.pt`` when interrupted.
 
 Authors
  * speechbrain-sslse contributors
@@ -38,7 +39,7 @@ import speechbrain as sb
 import torch
 from hyperpyyaml import load_hyperpyyaml
 
-from speechbrain_sslse.audio import SAMPLE_RATE, read_audio
+from speechbrain_sslse.audio import SAMPLE_RATE, AudioError, read_audio
 from speechbrain_sslse.data.layouts import read_demand, read_mit_ir, read_valentini
 from speechbrain_sslse.data.rir import measure_t60
 from speechbrain_sslse.probing import (
@@ -99,9 +100,28 @@ def data_roots(hparams):
     return {k: Path(v) for k, v in roots.items()}, len(missing) == len(DATA_KEYS)
 
 
-def select_utterances(root, subset, max_utterances, seed, max_duration):
-    """Valentini utterances (a seeded random subset when ``max_utterances`` is set) and lazy loaders."""
-    items = read_valentini(root, subset)
+def _skip(skipped, path, err):
+    logger.warning("skipping unusable audio file: %s", err)
+    skipped.append({"file": str(path), "reason": str(err)})
+
+
+def select_utterances(root, subset, max_utterances, seed, max_duration, skipped=None):
+    """Valentini utterances (a seeded random subset when ``max_utterances`` is set) and lazy loaders.
+
+    Unusable files (unreadable, empty, NaN/Inf samples, shorter than 0.1 s) are left out
+    (before the subset is drawn) and appended to ``skipped`` with the reason.
+    """
+    skipped = [] if skipped is None else skipped
+    items = []
+    for item in read_valentini(root, subset):
+        try:
+            read_audio(item["path"], min_duration=0.1)  # reads every sample: NaN/Inf too
+        except AudioError as err:
+            _skip(skipped, item["path"], err)
+            continue
+        items.append(item)
+    if not items:
+        raise AudioError(f"{root}: no usable Valentini utterance ({len(skipped)} skipped, see the log)")
     if max_utterances is not None and max_utterances < len(items):
         rng = np.random.default_rng(seed)
         keep = sorted(rng.choice(len(items), int(max_utterances), replace=False).tolist())
@@ -114,24 +134,27 @@ def select_utterances(root, subset, max_utterances, seed, max_duration):
     return items, [loader(item["path"]) for item in items]
 
 
-def load_noises(root, channel, max_seconds):
-    """DEMAND recordings, ``name -> [N]`` at 16 kHz."""
+def load_noises(root, channel, max_seconds, skipped=None):
+    """DEMAND recordings, ``name -> [N]`` at 16 kHz; unusable ones are appended to ``skipped``."""
     limit = None if max_seconds is None else int(float(max_seconds) * SAMPLE_RATE)
-    return {
-        item["name"]: read_audio(item["path"], min_duration=0.5)[:limit]
-        for item in read_demand(root, channel)
-    }
+    noises = {}
+    for item in read_demand(root, channel):
+        try:
+            noises[item["name"]] = read_audio(item["path"], min_duration=0.5)[:limit]
+        except AudioError as err:
+            _skip([] if skipped is None else skipped, item["path"], err)
+    return noises
 
 
 def load_rirs(root, edges, table_path):
     """MIT impulse responses at 16 kHz, their measured T60 and RT60 bin; writes ``rir_t60.csv``."""
     rirs, bins, rows = {}, {}, []
     for item in read_mit_ir(root):
-        wav = read_audio(item["path"])
         row = {"name": item["name"], "path": item["path"], "t60": "", "bin": "", "note": ""}
         try:
+            wav = read_audio(item["path"])
             t60 = measure_t60(wav, SAMPLE_RATE)
-        except ValueError as err:
+        except ValueError as err:  # AudioError (unusable file) or T60 not measurable
             row["note"] = f"excluded: {err}"
             rows.append(row)
             continue
@@ -231,14 +254,19 @@ def main(argv=None):
     summarise_layers([0.0], hparams["summary_layer"])  # a wrong setting fails now, not after the run
 
     roots, all_mini = data_roots(hparams)
+    skipped_files = []
     items, utterances = select_utterances(
         roots["valentini_folder"],
         hparams["valentini_subset"],
         hparams["max_utterances"],
         hparams["seed"],
         hparams["max_duration"],
+        skipped_files,
     )
-    noises = load_noises(roots["demand_folder"], hparams["demand_channel"], hparams["noise_max_seconds"])
+    noises = load_noises(
+        roots["demand_folder"], hparams["demand_channel"], hparams["noise_max_seconds"], skipped_files
+    )
+    write_csv(out / "skipped_files.csv", skipped_files, ["file", "reason"])
     edges = [float(e) for e in hparams["rt60_edges"]]
     rirs, rir_bin, rir_rows = load_rirs(roots["mit_ir_folder"], edges, out / "rir_t60.csv")
     plan = DistortionPlan(
@@ -318,6 +346,8 @@ def main(argv=None):
                 title=f"{title} (layer summary: {hparams['summary_layer']})",
             )
     text = report(hparams, roots, items, noises, rir_rows, plan, models, skipped, summary_rows)
+    if skipped_files:
+        text += f"\n{len(skipped_files)} unusable audio files were left out: see skipped_files.csv\n"
     write_text(out / "robustness_tables.md", text)
     print(text)
     return out
