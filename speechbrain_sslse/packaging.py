@@ -18,7 +18,6 @@ Authors
  * speechbrain-sslse contributors
 """
 
-import hashlib
 import json
 import os
 import shutil
@@ -30,6 +29,8 @@ from hyperpyyaml import load_hyperpyyaml
 from speechbrain.utils.checkpoints import Checkpointer
 
 import speechbrain_sslse
+
+from .files import sha256_file
 
 __all__ = ["package_model", "find_checkpoint", "PackagingError", "MODEL_FILES"]
 
@@ -115,14 +116,6 @@ CUSTOM_INTERFACE = '''"""Interface of this model folder, for SpeechBrain's ``for
 
 from speechbrain_sslse.inference import SpectrumAwareEnhancer  # noqa: F401
 '''
-
-
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _validation_history(run_folder):
@@ -295,7 +288,7 @@ def package_model(run_folder, output_dir, checkpoint=None, max_key="pesq", notes
         layer_weights = run_folder / "layer_weights.csv"
         if layer_weights.is_file():
             shutil.copyfile(layer_weights, staging / "layer_weights.csv")
-        files = [(p.name, _sha256(p)) for p in sorted(staging.iterdir()) if p.is_file()]
+        files = [(p.name, sha256_file(p)) for p in sorted(staging.iterdir()) if p.is_file()]
         (staging / "README.md").write_text(
             _model_card(
                 run_folder,

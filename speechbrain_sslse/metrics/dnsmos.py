@@ -11,22 +11,14 @@ only reads its models from a fixed ``~/.torchmetrics/DNSMOS`` folder and downloa
 them when absent, so it is not used here.
 """
 
-import hashlib
 import importlib.util
 from pathlib import Path
 
 import numpy as np
 
 from ..audio import SAMPLE_RATE
+from ..files import sha256_file
 from .base import MetricUnavailable, as_waveform
-
-
-def _sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def speechmos_model_files(personalized=False):
@@ -139,7 +131,7 @@ class DNSMOS:
         '269fbebd'
         """
         return {
-            k: {"file": f"{p.parent.name}/{p.name}", "path": str(p), "sha256": _sha256(p)}
+            k: {"file": f"{p.parent.name}/{p.name}", "path": str(p), "sha256": sha256_file(p)}
             for k, p in self.files.items()
         }
 

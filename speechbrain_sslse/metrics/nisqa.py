@@ -13,7 +13,6 @@ Longer signals are split into equal consecutive parts of at most ``max_seconds``
 the parts' durations.
 """
 
-import hashlib
 import math
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import numpy as np
 import torch
 
 from ..audio import SAMPLE_RATE
+from ..files import sha256_file
 from .base import MetricUnavailable, as_waveform, default_nisqa_path
 
 COLUMNS = ("nisqa_mos", "nisqa_nois", "nisqa_dis", "nisqa_col", "nisqa_loud")
@@ -101,11 +101,7 @@ class NISQA:
         >>> len(NISQA().info["sha256"])
         64
         """
-        h = hashlib.sha256()
-        with open(self.path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        return {"path": str(self.path), "sha256": h.hexdigest()}
+        return {"path": str(self.path), "sha256": sha256_file(self.path)}
 
     @torch.no_grad()
     def _score(self, wav):

@@ -29,6 +29,7 @@ __all__ = [
     "load_models",
     "tiny_checkpoint",
     "TINY_WARNING",
+    "load_recipe_models",
     "LOGMEL_UPSTREAMS",
 ]
 
@@ -207,4 +208,38 @@ def load_models(entries, baseline=None, device="cpu", tiny_folder=None, seed=0):
             "s3prl": model.upstream if model.upstream == "logmel" else enc.name,
         }
         models.append(model)
+    return models, skipped
+
+
+def load_recipe_models(entries, baseline, device, tiny_folder, seed):
+    """The models of a probing recipe: :func:`load_models` with the recipe's checks.
+
+    Arguments
+    ---------
+    entries, baseline, device, tiny_folder, seed
+        As for :func:`load_models` (``tiny_folder`` None: models without a checkpoint
+        are skipped).
+
+    Returns
+    -------
+    models : list of ProbeModel
+    skipped : list of SkippedModel
+
+    Raises
+    ------
+    RuntimeError
+        When SSL models were asked for and none could be loaded (the log-mel row alone
+        compares nothing).
+    """
+    models, skipped = load_models(
+        entries, baseline=baseline, device=device, tiny_folder=tiny_folder, seed=seed
+    )
+    if entries and all(m.upstream == "logmel" for m in models):
+        raise RuntimeError(
+            "no SSL model could be loaded: "
+            + "; ".join(f"{s.name}: {s.reason}" for s in skipped)
+            + ". Pass local checkpoints (e.g. --tera_ckpt=PATH) or --tiny_checkpoints=True."
+        )
+    if any(m.tiny for m in models):
+        logger.warning(TINY_WARNING)
     return models, skipped

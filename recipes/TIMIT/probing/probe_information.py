@@ -48,7 +48,7 @@ from speechbrain_sslse.probing import (  # noqa: E402
     TINY_WARNING,
     encode_batches,
     information_table,
-    load_models,
+    load_recipe_models,
     models_table,
     plot_tsne,
     pool_segments,
@@ -165,21 +165,13 @@ def main(argv=None):
 
     tiny = hparams["tiny_checkpoints"]
     tiny = mini if tiny == "auto" else bool(tiny)
-    models, skipped = load_models(
+    models, skipped = load_recipe_models(
         hparams["models"],
-        baseline=hparams["baseline"],
-        device=device,
-        tiny_folder=save / "tiny_checkpoints" if tiny else None,
-        seed=hparams["tiny_seed"],
+        hparams["baseline"],
+        device,
+        save / "tiny_checkpoints" if tiny else None,
+        hparams["tiny_seed"],
     )
-    if hparams["models"] and all(m.upstream == "logmel" for m in models):
-        raise RuntimeError(
-            "no SSL model could be loaded: "
-            + "; ".join(f"{s.name}: {s.reason}" for s in skipped)
-            + ". Pass local checkpoints (e.g. --tera_ckpt=PATH) or --tiny_checkpoints=True."
-        )
-    if any(m.tiny for m in models):
-        logger.warning(TINY_WARNING)
 
     probe_args = {
         "max_iter": int(hparams["max_iter"]),

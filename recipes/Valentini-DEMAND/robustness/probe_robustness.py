@@ -46,7 +46,7 @@ from speechbrain_sslse.probing import (
     TINY_WARNING,
     DistortionPlan,
     evaluate_robustness,
-    load_models,
+    load_recipe_models,
     models_table,
     plot_robustness,
     robustness_table,
@@ -276,21 +276,13 @@ def main(argv=None):
 
     tiny = hparams["tiny_checkpoints"]
     tiny = all_mini if tiny == "auto" else bool(tiny)
-    models, skipped = load_models(
+    models, skipped = load_recipe_models(
         hparams["models"],
-        baseline=hparams["baseline"],
-        device=device,
-        tiny_folder=save / "tiny_checkpoints" if tiny else None,
-        seed=hparams["tiny_seed"],
+        hparams["baseline"],
+        device,
+        save / "tiny_checkpoints" if tiny else None,
+        hparams["tiny_seed"],
     )
-    if hparams["models"] and all(m.upstream == "logmel" for m in models):
-        raise RuntimeError(
-            "no SSL model could be loaded: "
-            + "; ".join(f"{s.name}: {s.reason}" for s in skipped)
-            + ". Pass local checkpoints (e.g. --tera_ckpt=PATH) or --tiny_checkpoints=True."
-        )
-    if any(m.tiny for m in models):
-        logger.warning(TINY_WARNING)
 
     fingerprint = {
         "models": {m.key: [m.upstream, m.ckpt, m.info] for m in models},
