@@ -36,7 +36,20 @@ def summary(times):
 
 
 def peak_rss_mb():
-    """Peak resident memory of this process in MB (Linux reports KB)."""
+    """Peak resident memory of this process in MB.
+
+    Read from ``VmHWM`` in ``/proc/self/status`` where there is one: Linux carries
+    ``ru_maxrss`` over ``execve``, so a child started by a large parent process (e.g.
+    :func:`run_isolated`) would report at least the parent's size; ``VmHWM`` belongs to
+    the new program's own address space. Elsewhere ``ru_maxrss`` (KB on Linux).
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

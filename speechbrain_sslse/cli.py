@@ -4,6 +4,8 @@
   (recursively). Outputs mirror the input tree under OUT as 16 kHz mono WAV. Existing
   outputs are skipped unless ``--overwrite``. A bad file prints one line naming it and
   the reason; the others are still processed and the exit status is 1 at the end.
+  Inference takes the fast path (:mod:`speechbrain_sslse.fast`) unless ``--eager``
+  (alias ``--no-fast``); ``--precision auto|fp32|bf16|fp16`` and ``--threads N`` tune it.
 - ``sslse-package RUN_FOLDER -o MODEL_DIR`` turns a training run of the DNS recipe
   into a model folder for ``sslse-enhance --model`` and ``SpectrumAwareEnhancer``.
 """
@@ -64,15 +66,25 @@ def collect_inputs(inputs, output_dir):
     return pairs, missing
 
 
-def load_enhancer(model_dir=None, device="cpu"):
-    """Loads a packaged model folder (the shipped default model when ``model_dir`` is None)."""
+def load_enhancer(model_dir=None, device="cpu", fast=True, precision="auto", num_threads=None):
+    """Loads a packaged model folder (the shipped default model when ``model_dir`` is None).
+
+    ``fast``, ``precision`` and ``num_threads`` choose the inference path (see
+    :class:`speechbrain_sslse.inference.SpectrumAwareEnhancer`).
+    """
     from .inference import SpectrumAwareEnhancer
 
     if model_dir is None:
         from .inference import default_model_dir
 
         model_dir = default_model_dir()
-    return SpectrumAwareEnhancer.from_hparams(source=str(model_dir), run_opts={"device": device})
+    return SpectrumAwareEnhancer.from_hparams(
+        source=str(model_dir),
+        run_opts={"device": device},
+        fast=fast,
+        precision=precision,
+        num_threads=num_threads,
+    )
 
 
 def enhance_main(argv=None):
@@ -86,7 +98,27 @@ def enhance_main(argv=None):
     parser.add_argument("--model", default=None, help="packaged model folder (default: the shipped model)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--overwrite", action="store_true", help="re-enhance files whose output exists")
+    parser.add_argument(
+        "--precision",
+        choices=["auto", "fp32", "bf16", "fp16"],
+        default="auto",
+        help="fast-path precision (default auto: bf16 on CPUs with native bf16 and on CUDA, else fp32)",
+    )
+    parser.add_argument(
+        "--eager",
+        "--no-fast",
+        dest="fast",
+        action="store_false",
+        help="run the plain eager fp32 vocoder instead of the fast inference path",
+    )
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's choice)")
     args = parser.parse_args(argv)
+    if not args.fast and args.precision not in ("auto", "fp32"):
+        parser.error(f"--precision {args.precision} needs the fast path (drop --eager)")
+    if args.threads is not None and args.threads < 1:
+        parser.error("--threads must be >= 1")
+    if args.precision == "fp16" and not str(args.device).startswith("cuda"):
+        parser.error("--precision fp16 is for CUDA devices; on a CPU use bf16 or fp32")
 
     pairs, missing = collect_inputs(args.inputs, args.output)
     failures = [(m, "no such file or folder") for m in missing]
@@ -96,7 +128,7 @@ def enhance_main(argv=None):
     skipped = len(pairs) - len(todo)
     if todo:
         try:
-            enhancer = load_enhancer(args.model, args.device)
+            enhancer = load_enhancer(args.model, args.device, args.fast, args.precision, args.threads)
         except (FileNotFoundError, RuntimeError, ValueError) as err:
             print(f"error: cannot load the model: {err}", file=sys.stderr)
             return 2

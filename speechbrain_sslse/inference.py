@@ -23,6 +23,7 @@ from speechbrain.inference.interfaces import Pretrained
 
 from .audio import SAMPLE_RATE, read_audio, write_audio
 from .chunking import overlap_add
+from .lobes.ssl_encoder import CheckpointError
 
 __all__ = ["SpectrumAwareEnhancer", "default_model_dir", "ModelFolderError"]
 
@@ -49,6 +50,18 @@ def default_model_dir():
             "Pass --model DIR with a model folder packaged by `sslse-package` from a training run."
         )
     return DEFAULT_MODEL_DIR
+
+
+def _load_error(folder, hparams_file, err):
+    """A :class:`ModelFolderError` naming the damaged file(s) of a model folder that failed to load."""
+    from .checkpointing import damaged_files
+
+    damaged = [p.name for p in damaged_files(folder)]
+    what = ", ".join(damaged) if damaged else f"{hparams_file} (or a file it refers to)"
+    return ModelFolderError(
+        f"{folder}: cannot load the model: {what} is damaged or incomplete ({type(err).__name__}: {err}). "
+        "Copy the model folder again, or package it again with `sslse-package RUN_FOLDER -o MODEL_DIR`."
+    )
 
 
 def check_model_folder(folder):
@@ -83,9 +96,30 @@ class SpectrumAwareEnhancer(Pretrained):
     :func:`speechbrain_sslse.chunking.overlap_add`), so memory stays bounded whatever
     the length. The generator's weight normalisation is folded into its weights at load.
 
+    Inference runs on the fast path by default (:class:`speechbrain_sslse.fast.FastVocoder`:
+    prepacked oneDNN generator, fused activations, SDPA attention and, where the hardware
+    has native bf16, bf16 computation); ``fast=False`` gives the plain eager fp32 vocoder.
+    The choice is made with the keyword arguments below (passed through
+    ``from_hparams`` or ``foreign_class``), with :meth:`configure_inference`, or with the
+    optional ``fast``, ``precision`` and ``num_threads`` keys of ``hyperparams.yaml``.
+
     Hyperparameters read from ``hyperparams.yaml``: ``modules.vocoder``
     (:class:`speechbrain_sslse.lobes.SpectrumAwareVocoder`), ``chunk_seconds``,
-    ``overlap_seconds``, ``chunk_batch_size``.
+    ``overlap_seconds``, ``chunk_batch_size``; optional: ``fast`` (default true),
+    ``precision`` (default ``auto``), ``num_threads`` (default: leave torch's setting).
+
+    Arguments
+    ---------
+    *args, **kwargs
+        SpeechBrain's ``Pretrained`` arguments (``modules``, ``hparams``, ``run_opts``, ...).
+    fast : bool, optional
+        Use the fast inference path (default: the ``fast`` hparam, else True).
+    precision : str, optional
+        ``auto``, ``fp32``, ``bf16`` or ``fp16`` (CUDA) for the fast path (see
+        :func:`speechbrain_sslse.fast.resolve_precision`); default: the ``precision``
+        hparam, else ``auto`` (bf16 on CPUs with native bf16, fp32 otherwise).
+    num_threads : int, optional
+        CPU threads of torch for the whole process (``torch.set_num_threads``).
     """
 
     MODULES_NEEDED = ["vocoder"]
@@ -109,16 +143,73 @@ class SpectrumAwareEnhancer(Pretrained):
         Returns
         -------
         SpectrumAwareEnhancer
+
+        Raises
+        ------
+        ModelFolderError
+            A file of the folder is missing, damaged or incomplete (the message names it).
+        speechbrain_sslse.lobes.ssl_encoder.CheckpointError
+            ``ssl.ckpt`` cannot be loaded, or is not the SSL encoder the vocoder was trained on.
         """
         folder = check_model_folder(source).resolve()
         overrides = {"model_dir": str(folder), **dict(overrides or {})}
-        return super().from_hparams(
-            source=str(folder), hparams_file=hparams_file, overrides=overrides, **kwargs
-        )
+        try:
+            return super().from_hparams(
+                source=str(folder), hparams_file=hparams_file, overrides=overrides, **kwargs
+            )
+        except CheckpointError as err:
+            raise CheckpointError(f"model folder {folder}: {err}") from err
+        except Exception as err:  # torch, pickle and yaml raise many types for damaged files
+            raise _load_error(folder, hparams_file, err) from err
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, fast=None, precision=None, num_threads=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.mods.vocoder.remove_weight_norm()
+        self.configure_inference(
+            fast=getattr(self.hparams, "fast", True) if fast is None else fast,
+            precision=getattr(self.hparams, "precision", "auto") if precision is None else precision,
+            num_threads=getattr(self.hparams, "num_threads", None) if num_threads is None else num_threads,
+        )
+
+    def configure_inference(self, fast=True, precision="auto", num_threads=None):
+        """Chooses the inference path: fast (default) or plain eager fp32.
+
+        Arguments
+        ---------
+        fast : bool
+            The fast path (:class:`speechbrain_sslse.fast.FastVocoder`), or the eager
+            vocoder in fp32 when False.
+        precision : str
+            ``auto``, ``fp32``, ``bf16`` or ``fp16`` (CUDA only); fast path only.
+        num_threads : int, optional
+            Sets torch's CPU threads for the process (None leaves them as they are).
+
+        Returns
+        -------
+        SpectrumAwareEnhancer
+            ``self``.
+
+        Raises
+        ------
+        ValueError
+            An unknown precision, a reduced precision with ``fast=False``, or fewer than 1 thread.
+        """
+        from .fast import FastVocoder, resolve_precision
+
+        if not fast and precision not in (None, "auto", "fp32"):
+            raise ValueError(
+                f"precision {precision!r} needs the fast path: the eager path runs in fp32 (drop --eager)"
+            )
+        self.precision = resolve_precision(precision, self.device) if fast else "fp32"
+        self.fast = bool(fast)
+        if num_threads is not None:
+            if int(num_threads) < 1:
+                raise ValueError(f"num_threads must be >= 1, got {num_threads}")
+            torch.set_num_threads(int(num_threads))
+        # kept out of the module tree (it shares the vocoder's modules; no duplicate state_dict keys)
+        model = FastVocoder(self.mods.vocoder, self.precision) if self.fast else self.mods.vocoder
+        object.__setattr__(self, "_inference_model", model)
+        return self
 
     @torch.inference_mode()
     def enhance_batch(self, noisy, lengths=None):
@@ -139,7 +230,7 @@ class SpectrumAwareEnhancer(Pretrained):
         noisy = noisy.to(self.device, torch.float32)
         if lengths is not None:
             lengths = lengths.to(self.device)
-        return self.mods.vocoder(noisy, lengths)
+        return self._inference_model(noisy, lengths)
 
     @torch.inference_mode()
     def enhance_waveform(self, wav):
@@ -153,7 +244,7 @@ class SpectrumAwareEnhancer(Pretrained):
         wav = wav.to(self.device, torch.float32)
         return overlap_add(
             wav,
-            self.mods.vocoder,
+            self._inference_model,
             chunk=int(self.hparams.chunk_seconds * SAMPLE_RATE),
             overlap=int(self.hparams.overlap_seconds * SAMPLE_RATE),
             batch_size=int(self.hparams.chunk_batch_size),

@@ -27,7 +27,8 @@ def model_dir(tiny_model_dir):
 
 @pytest.fixture(scope="module")
 def enhancer(model_dir):
-    return SpectrumAwareEnhancer.from_hparams(source=model_dir)
+    # fp32 so that samples compare with the Brain's forward; the bf16 default is tested in test_fast_inference
+    return SpectrumAwareEnhancer.from_hparams(source=model_dir, precision="fp32")
 
 
 def test_package_writes_a_model_folder_with_a_model_card(model_dir):
@@ -61,6 +62,11 @@ def test_enhancer_gives_the_same_samples_as_the_trained_model(trained_run, enhan
     assert got.shape == (2, 12000)
     assert torch.allclose(got, expected, atol=1e-5), float((got - expected).abs().max())
     assert torch.all(got[1, 9000:] == 0)
+    try:  # the plain eager path gives the same samples too
+        eager = enhancer.configure_inference(fast=False).enhance_batch(noisy, lengths)
+    finally:
+        enhancer.configure_inference(fast=True, precision="fp32")
+    assert torch.allclose(eager, expected, atol=1e-5), float((eager - expected).abs().max())
 
 
 def test_folder_loads_with_speechbrains_foreign_class(model_dir, enhancer):
@@ -69,6 +75,7 @@ def test_folder_loads_with_speechbrains_foreign_class(model_dir, enhancer):
         pymodule_file="custom_interface.py",
         classname="SpectrumAwareEnhancer",
         overrides={"model_dir": str(model_dir)},
+        precision="fp32",
     )
     x = torch.randn(1, 8000, generator=torch.Generator().manual_seed(1)) * 0.1
     assert torch.allclose(loaded.enhance_batch(x), enhancer.enhance_batch(x), atol=1e-6)
