@@ -118,6 +118,14 @@ from speechbrain_sslse.inference import SpectrumAwareEnhancer  # noqa: F401
 '''
 
 
+def _fmt(value):
+    """A metric value with three decimals (as logged, when it is not a number)."""
+    try:
+        return f"{float(value):.3f}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
 def _validation_history(run_folder):
     """(epoch, stoi, pesq) rows parsed from the recipe's train_log.txt."""
     log = Path(run_folder) / "train_log.txt"
@@ -132,7 +140,7 @@ def _validation_history(run_folder):
         )
         epoch = fields.get("epoch")
         if epoch and "valid stoi" in fields:
-            rows.append((epoch.strip(), fields["valid stoi"].strip(), fields.get("valid pesq", "").strip()))
+            rows.append((epoch.strip(), _fmt(fields["valid stoi"]), _fmt(fields.get("valid pesq", ""))))
     return rows
 
 
@@ -192,7 +200,7 @@ def _model_card(run_folder, manifest_folder, checkpoint, vocoder, ssl_upstream, 
         "## Validation",
         "",
         f"Packaged checkpoint: `{Path(checkpoint.path).name}` (epoch {checkpoint.meta.get('epoch')}, "
-        f"validation STOI {checkpoint.meta.get('stoi')}, PESQ {checkpoint.meta.get('pesq')}).",
+        f"validation STOI {_fmt(checkpoint.meta.get('stoi'))}, PESQ {_fmt(checkpoint.meta.get('pesq'))}).",
         "",
     ]
     history = _validation_history(run_folder)

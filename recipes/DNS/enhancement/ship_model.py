@@ -5,6 +5,7 @@ The model card of the packaged folder gets the evaluation table of ``evaluate.py
 (``table.md``), the training budget read from the run's log, and known limits.
 
     python ship_model.py --run results/shipped/proposed --eval results/shipped/eval \\
+        --budget shipped/budget.json --notes shipped/card_notes.md \\
         --output ../../../speechbrain_sslse/assets/default_model --overwrite
 """
 
@@ -32,6 +33,13 @@ LIMITS = """## Known limits
 """
 
 
+def demote_headings(markdown):
+    """evaluate.py's table.md under this card's "Test results" section: its title dropped,
+    its other headings one level down."""
+    lines = [line for line in markdown.splitlines() if not re.match(r"^# ", line)]
+    return "\n".join("#" + line if line.startswith("## ") else line for line in lines)
+
+
 def budget_lines(run):
     """Training budget from the run's train_log.txt and checkpoints."""
     log = (Path(run) / "train_log.txt").read_text().splitlines()
@@ -50,10 +58,13 @@ def main(argv=None):
     parser.add_argument("--eval", required=True, help="evaluate.py's output folder (with table.md)")
     parser.add_argument("--output", required=True, help="model folder to write")
     parser.add_argument("--budget", default=None, help="JSON file with the measured training time")
+    parser.add_argument("--notes", default=None, help="markdown file added after the test results")
     parser.add_argument("--overwrite", action="store_true")
     args = parser.parse_args(argv)
     table = (Path(args.eval) / "table.md").read_text()
-    notes = ["## Test results", "", table.strip(), ""]
+    notes = ["## Test results", "", demote_headings(table).strip(), ""]
+    if args.notes:
+        notes += [Path(args.notes).read_text().strip(), ""]
     notes += budget_lines(args.run)
     if args.budget:
         for key, value in json.loads(Path(args.budget).read_text()).items():
