@@ -21,6 +21,7 @@ throughput (16 x 10 s) in multiples of real time is added.
     python benchmarks/bench_inference.py                 # 1 and 2 threads; 1, 10, 60 s; 10-min RSS
     python benchmarks/bench_inference.py --quick         # CI: 1 thread, 1 and 2 s, 2 repeats
     python benchmarks/bench_inference.py --threads 2 --seconds 10 --repeats 7
+    python benchmarks/bench_inference.py --model default   # also the shipped model (or a model folder)
 """
 
 import argparse
@@ -132,6 +133,28 @@ def cuda_throughput(vocoder, repeats, batch=16, seconds=10.0):
     return rows
 
 
+def packaged_model_rows(model, threads, durations, repeats):
+    """Rows for a packaged model folder: the enhancer's default path vs its eager path (both chunked)."""
+    from speechbrain_sslse.inference import SpectrumAwareEnhancer, default_model_dir
+
+    source = default_model_dir() if model == "default" else model
+    eager = SpectrumAwareEnhancer.from_hparams(source=source, fast=False)
+    fast = SpectrumAwareEnhancer.from_hparams(source=source)
+    paths = {REFERENCE: eager.enhance_waveform, f"fast {fast.precision}": fast.enhance_waveform}
+    rows, rtfs = [], {}
+    for n in threads:
+        torch.set_num_threads(n)
+        for seconds in durations:
+            times = interleaved_times(paths, signal(seconds), repeats)
+            ref = summary(times[REFERENCE])[0]
+            for name, values in times.items():
+                med, lo, hi = summary(values)
+                rtfs[(n, seconds, name)] = med / seconds
+                rows.append([n, f"{seconds:g}", name, f"{med:.3f}", f"{lo:.3f}", f"{hi:.3f}",
+                             f"{med / seconds:.3f}", f"{ref / med:.2f}"])  # fmt: skip
+    return source, rows, rtfs
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", default="1,2", help="comma-separated CPU thread counts")
@@ -140,6 +163,9 @@ def main(argv=None):
     parser.add_argument("--long-minutes", type=float, default=10.0, help="peak-RSS run's input (0: skip)")
     parser.add_argument("--no-rss", action="store_true", help="skip the peak-RSS subprocesses")
     parser.add_argument("--quick", action="store_true", help="CI mode: 1 thread, 1 and 2 s, 2 repeats")
+    parser.add_argument(
+        "--model", default=None, help="also time a packaged model folder ('default': the shipped model)"
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--path", default=REFERENCE, help=argparse.SUPPRESS)
     parser.add_argument("--rss-seconds", type=float, default=1.0, help=argparse.SUPPRESS)
@@ -196,6 +222,12 @@ def main(argv=None):
         print(f"\n{args.long_minutes:g}-minute input, {default}, {threads[-1]} threads: peak RSS "
               f"{result['peak_rss_mb']:.0f} MB (after loading the model: {result['loaded_mb']:.0f} MB), "
               f"{result['seconds']:.1f} s (RTF {result['seconds'] / seconds:.3f})")  # fmt: skip
+
+    if args.model:
+        source, model_rows, _ = packaged_model_rows(args.model, threads, durations, args.repeats)
+        print(f"\n# Packaged model {source} (SpectrumAwareEnhancer, chunked), median of {args.repeats}")
+        header = ["threads", "input s", "path", "median s", "min s", "max s", "RTF", "speed-up"]
+        print_table(header, model_rows)
 
     if torch.cuda.is_available():
         print(f"\n# CUDA ({torch.cuda.get_device_name()}), batched throughput, median of {args.repeats}")

@@ -15,7 +15,15 @@ Usable without any recipe; the recipes ``recipes/Valentini-DEMAND/robustness`` a
 
 from .features import LogMelEncoder, encode_batches, pool_segments, segment_frames
 from .linear_probe import fit_probe, probe_layers, stratified_split
-from .models import TINY_WARNING, ProbeModel, SkippedModel, load_models, load_recipe_models, tiny_checkpoint
+from .models import (
+    TINY_WARNING,
+    ProbeModel,
+    SkippedModel,
+    load_models,
+    load_recipe_models,
+    start_recipe,
+    tiny_checkpoint,
+)
 from .plots import (
     information_table,
     models_table,
@@ -52,6 +60,7 @@ __all__ = [
     "SkippedModel",
     "load_models",
     "load_recipe_models",
+    "start_recipe",
     "tiny_checkpoint",
     "information_table",
     "models_table",

@@ -30,6 +30,7 @@ __all__ = [
     "tiny_checkpoint",
     "TINY_WARNING",
     "load_recipe_models",
+    "start_recipe",
     "LOGMEL_UPSTREAMS",
 ]
 
@@ -243,3 +244,35 @@ def load_recipe_models(entries, baseline, device, tiny_folder, seed):
     if any(m.tiny for m in models):
         logger.warning(TINY_WARNING)
     return models, skipped
+
+
+def start_recipe(argv):
+    """Parses a probing recipe's command line, loads its hparams and creates its output folder.
+
+    Arguments
+    ---------
+    argv : list of str
+        ``HPARAMS_FILE [--key=value ...]`` as on SpeechBrain recipe command lines.
+
+    Returns
+    -------
+    hparams : dict
+        The loaded hyperparameters (overrides applied).
+    device : str
+        ``run_opts["device"]``, else ``cuda`` when available, else ``cpu``.
+    progress : bool
+        False with ``--noprogressbar``.
+    """
+    import speechbrain as sb
+    import torch
+    from hyperpyyaml import load_hyperpyyaml
+
+    hparams_file, run_opts, overrides = sb.parse_arguments(argv)
+    with open(hparams_file, encoding="utf-8") as fin:
+        hparams = load_hyperpyyaml(fin, overrides)
+    sb.create_experiment_directory(
+        experiment_directory=hparams["output_folder"], hyperparams_to_save=hparams_file, overrides=overrides
+    )
+    device = run_opts["device"] or ("cuda" if torch.cuda.is_available() else "cpu")
+    torch.manual_seed(hparams["seed"])
+    return hparams, device, not run_opts["noprogressbar"]

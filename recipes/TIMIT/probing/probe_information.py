@@ -36,15 +36,12 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-import speechbrain as sb
-import torch
-from hyperpyyaml import load_hyperpyyaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from timit_prepare import COUNTS_FILE, prepare_timit, read_manifest  # noqa: E402
 
 from speechbrain_sslse.audio import atomic_path, read_audio  # noqa: E402
-from speechbrain_sslse.probing import (  # noqa: E402
+from speechbrain_sslse.probing import (
     TINY_WARNING,
     encode_batches,
     information_table,
@@ -53,6 +50,7 @@ from speechbrain_sslse.probing import (  # noqa: E402
     plot_tsne,
     pool_segments,
     probe_layers,
+    start_recipe,  # noqa: E402
     summarise_layers,
     write_csv,
     write_text,
@@ -136,17 +134,9 @@ def file_digest(paths):
 
 def main(argv=None):
     """Runs the recipe (``argv`` as on the command line)."""
-    hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:] if argv is None else argv)
-    with open(hparams_file, encoding="utf-8") as fin:
-        hparams = load_hyperpyyaml(fin, overrides)
-    sb.create_experiment_directory(
-        experiment_directory=hparams["output_folder"], hyperparams_to_save=hparams_file, overrides=overrides
-    )
+    hparams, device, progress = start_recipe(sys.argv[1:] if argv is None else argv)
     out = Path(hparams["output_folder"])
     save = Path(hparams["save_folder"])
-    device = run_opts["device"] or ("cuda" if torch.cuda.is_available() else "cpu")
-    progress = not run_opts["noprogressbar"]
-    torch.manual_seed(hparams["seed"])
     summarise([{"train_acc": 0.0, "heldout_acc": 0.0}], hparams["summary_layer"])  # fail early if wrong
 
     root, mini = timit_root(hparams)

@@ -35,9 +35,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import speechbrain as sb
-import torch
-from hyperpyyaml import load_hyperpyyaml
 
 from speechbrain_sslse.audio import SAMPLE_RATE, AudioError, read_audio
 from speechbrain_sslse.data.layouts import read_demand, read_mit_ir, read_valentini
@@ -52,6 +49,7 @@ from speechbrain_sslse.probing import (
     robustness_table,
     rt60_bin,
     rt60_bins,
+    start_recipe,
     summarise_layers,
     write_csv,
     write_text,
@@ -240,17 +238,9 @@ def report(hparams, roots, items, noises, rir_rows, plan, models, skipped, summa
 
 def main(argv=None):
     """Runs the recipe (``argv`` as on the command line)."""
-    hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:] if argv is None else argv)
-    with open(hparams_file, encoding="utf-8") as fin:
-        hparams = load_hyperpyyaml(fin, overrides)
-    sb.create_experiment_directory(
-        experiment_directory=hparams["output_folder"], hyperparams_to_save=hparams_file, overrides=overrides
-    )
+    hparams, device, progress = start_recipe(sys.argv[1:] if argv is None else argv)
     out = Path(hparams["output_folder"])
     save = Path(hparams["save_folder"])
-    device = run_opts["device"] or ("cuda" if torch.cuda.is_available() else "cpu")
-    progress = not run_opts["noprogressbar"]
-    torch.manual_seed(hparams["seed"])
     summarise_layers([0.0], hparams["summary_layer"])  # a wrong setting fails now, not after the run
 
     roots, all_mini = data_roots(hparams)
