@@ -20,5 +20,6 @@ lint: venv
 bench: venv
 	$(PY) benchmarks/bench_lobes.py
 	$(PY) benchmarks/bench_inference.py
+	$(PY) benchmarks/bench_candidates.py
 	$(PY) benchmarks/bench_train.py
 	$(PY) benchmarks/bench_data.py
