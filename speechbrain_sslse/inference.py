@@ -9,8 +9,13 @@ in; with SpeechBrain's ``foreign_class`` pass ``overrides={"model_dir": folder}`
 
 Example
 -------
->>> enhancer = SpectrumAwareEnhancer.from_hparams(source="path/to/model")  # doctest: +SKIP
->>> enhanced = enhancer.enhance_file("noisy.wav", output_path="enhanced.wav")  # doctest: +SKIP
+>>> enhancer = SpectrumAwareEnhancer.from_hparams(source=default_model_dir())  # the shipped model
+>>> noisy = 0.1 * torch.randn(2, 16000)  # [B, T] at 16 kHz
+>>> enhancer.enhance_batch(noisy, torch.tensor([1.0, 0.5])).shape
+torch.Size([2, 16000])
+
+Files: ``enhancer.enhance_file("noisy.wav", output_path="enhanced.wav")`` (any rate and
+channel count in, 16 kHz mono out).
 
 Authors
  * speechbrain-sslse contributors
