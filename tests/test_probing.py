@@ -258,6 +258,9 @@ def test_recipe_yaml_keys_are_all_used():
         assert undefined_keys(yaml_path, scripts) == [], yaml_path
 
 
+SHIPPED = "TERA small (shipped)"  # the recipes' default list includes the package's small TERA
+
+
 def test_robustness_recipe_end_to_end(mini_corpus, tiny_tera_ckpt, tiny_hubert_ckpt, tmp_path):
     out = tmp_path / "robustness"
     stdout = _run_recipe(
@@ -275,7 +278,7 @@ def test_robustness_recipe_end_to_end(mini_corpus, tiny_tera_ckpt, tiny_hubert_c
         ],
         tmp_path,
     )
-    names = ["log-mel", "TERA", "HuBERT"]
+    names = ["log-mel", "TERA", "HuBERT", SHIPPED]
     text = (out / "robustness_tables.md").read_text()
     for title in ("model x SNR", "model x RT60", "MSE ↓", "CS ↑", "skipped", "no hub access"):
         assert title in text, title
@@ -283,7 +286,11 @@ def test_robustness_recipe_end_to_end(mini_corpus, tiny_tera_ckpt, tiny_hubert_c
     assert "## Noise (DEMAND): model x SNR" in stdout
     per_layer = _csv(out / "robustness_per_layer.csv")
     layers = {(r["model"], int(r["layer"])) for r in per_layer}
-    assert layers == {("log-mel", 0)} | {(m, k) for m in ("TERA", "HuBERT") for k in range(3)}
+    assert layers == (
+        {("log-mel", 0)}
+        | {(m, k) for m in ("TERA", "HuBERT") for k in range(3)}
+        | {(SHIPPED, k) for k in range(4)}  # the shipped small TERA: 3 layers + input projection
+    )
     summary = _csv(out / "robustness_summary.csv")
     assert {r["model"] for r in summary} == set(names)
     noise = {
@@ -313,14 +320,14 @@ def test_information_recipe_end_to_end(mini_corpus, tiny_tera_ckpt, tiny_hubert_
     summary = _csv(out / "information_summary.csv")
     assert {(r["model"], r["task"]) for r in summary} == {
         (m, t)
-        for m in ("log-mel", "TERA", "HuBERT")
+        for m in ("log-mel", "TERA", "HuBERT", SHIPPED)
         for t in ("sa1_phoneme", "sa1_word", "sx_sentence", "sx_speaker")
     }
     assert all(0.0 <= float(r["train_acc"]) <= 1.0 for r in summary)
     per_layer = _csv(out / "information_per_layer.csv")
-    assert len(per_layer) == 4 * (1 + 3 + 3)
+    assert len(per_layer) == 4 * (1 + 3 + 3 + 4)
     pngs = sorted(p.name for p in out.glob("tsne_*.png"))
-    assert len(pngs) == 3 and all((out / p).read_bytes()[:4] == b"\x89PNG" for p in pngs)
+    assert len(pngs) == 4 and all((out / p).read_bytes()[:4] == b"\x89PNG" for p in pngs)
     # A second run reuses every model's saved results.
     stdout = _run_recipe(*recipe, args, tmp_path)
     assert _csv(out / "information_summary.csv") == summary
