@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .lobes.ssl_encoder import absolute_lengths, length_groups
+from .lobes.vocoder import enhance_by_length, fit_length
 
 __all__ = [
     "FastVocoder",
@@ -503,10 +503,7 @@ class FastVocoder(nn.Module):
                 wav = self.vocoder.generator(features.transpose(1, 2))[:, 0].float()
         if self.generator is not None:
             wav = self.generator(features)
-        samples = noisy.shape[1]
-        if wav.shape[1] < samples:
-            wav = F.pad(wav, (0, samples - wav.shape[1]))
-        return wav[:, :samples]
+        return fit_length(wav, noisy.shape[1])
 
     @torch.inference_mode()
     def forward(self, noisy, wav_lens=None):
@@ -524,18 +521,10 @@ class FastVocoder(nn.Module):
         torch.Tensor
             ``[B, T]`` float32 enhanced speech; zero beyond each item's length.
         """
-        if noisy.dim() != 2:
-            raise ValueError(f"noisy must have shape [B, T], got {tuple(noisy.shape)}")
         noisy = noisy.float()
-        batch, max_len = noisy.shape
-        lengths = absolute_lengths(wav_lens, max_len, batch, noisy.device)
-        groups = length_groups(lengths)
-        if self.device.type == "cpu":
-            groups = [(length, [i]) for length, indices in groups for i in indices]
-        if len(groups) == 1 and groups[0][0] == max_len:
-            return self._enhance(noisy)
-        out = noisy.new_zeros(batch, max_len)
-        for length, indices in groups:
-            index = torch.tensor(indices, device=noisy.device)
-            out[index, :length] = self._enhance(noisy[index, :length])
-        return out
+        return enhance_by_length(
+            noisy,
+            wav_lens,
+            lambda index, length: self._enhance(noisy[index, :length]),
+            per_item=self.device.type == "cpu",
+        )

@@ -16,7 +16,7 @@ from .fusion import build_fusion
 from .spectrum import NoisySpectrum
 from .ssl_encoder import LayerCombination, absolute_lengths, length_groups
 
-__all__ = ["SpectrumAwareVocoder", "GENERATOR_CONFIGS"]
+__all__ = ["SpectrumAwareVocoder", "GENERATOR_CONFIGS", "fit_length", "enhance_by_length"]
 
 # HiFi-GAN generator sizes (Kong et al., 2020) with upsampling factors whose product
 # is 160, the 10 ms hop of TERA and of the noisy spectrum.
@@ -59,6 +59,67 @@ def _generator_config(generator):
     config = {key: value for key, value in dict(generator).items() if value is not None}
     preset = config.pop("preset", "v1")
     return {**_generator_config(preset), **config}
+
+
+def fit_length(wav, num_samples):
+    """``[b, t]`` waveforms zero-padded or cropped to ``[b, num_samples]``.
+
+    Example
+    -------
+    >>> fit_length(torch.ones(2, 5), 3).shape, fit_length(torch.ones(2, 5), 7)[0, -1].item()
+    (torch.Size([2, 3]), 0.0)
+    """
+    if wav.shape[1] < num_samples:
+        wav = F.pad(wav, (0, num_samples - wav.shape[1]))
+    return wav[:, :num_samples]
+
+
+def enhance_by_length(noisy, wav_lens, enhance, per_item=False):
+    """Runs ``enhance`` on each group of equal-length items of a padded batch.
+
+    Items of equal length go through ``enhance`` together, without padding (so a
+    padded batch gives what each item gives alone); the output is zero beyond each
+    item's length. A batch without padding is one call on the whole batch.
+
+    Arguments
+    ---------
+    noisy : torch.Tensor
+        ``[B, T]`` padded waveforms.
+    wav_lens : torch.Tensor or None
+        ``[B]`` SpeechBrain relative lengths in (0, 1] (None: all 1).
+    enhance : callable
+        ``enhance(index, length) -> [b, length]`` for the items ``index`` (a ``LongTensor``,
+        or ``slice(None)`` for the whole batch), cut to their common ``length``.
+    per_item : bool
+        One call per item instead of one per length.
+
+    Returns
+    -------
+    torch.Tensor
+        ``[B, T]``: ``enhance``'s output for a batch without padding, else a tensor of
+        ``noisy``'s dtype.
+
+    Example
+    -------
+    >>> noisy = torch.ones(2, 4)
+    >>> enhance_by_length(noisy, torch.tensor([1.0, 0.5]), lambda index, length: 2 * noisy[index, :length])
+    tensor([[2., 2., 2., 2.],
+            [2., 2., 0., 0.]])
+    """
+    if noisy.dim() != 2:
+        raise ValueError(f"noisy must have shape [B, T], got {tuple(noisy.shape)}")
+    batch, max_len = noisy.shape
+    lengths = absolute_lengths(wav_lens, max_len, batch, noisy.device)
+    groups = length_groups(lengths)
+    if per_item:
+        groups = [(length, [i]) for length, indices in groups for i in indices]
+    if len(groups) == 1 and groups[0][0] == max_len:
+        return enhance(slice(None), max_len)
+    out = noisy.new_zeros(batch, max_len)
+    for length, indices in groups:
+        index = torch.tensor(indices, device=noisy.device)
+        out[index, :length] = enhance(index, length).to(out.dtype)
+    return out
 
 
 class SpectrumAwareVocoder(nn.Module):
@@ -226,10 +287,7 @@ class SpectrumAwareVocoder(nn.Module):
 
     def synthesise(self, features, num_samples):
         """Generator output cropped to ``num_samples``: ``[b, F, d_model] -> [b, num_samples]``."""
-        wav = self.generator(features.transpose(1, 2))[:, 0]
-        if wav.shape[1] < num_samples:
-            wav = F.pad(wav, (0, num_samples - wav.shape[1]))
-        return wav[:, :num_samples]
+        return fit_length(self.generator(features.transpose(1, 2))[:, 0], num_samples)
 
     def forward(self, noisy, wav_lens=None, clean=None):
         """Enhances a padded batch.
@@ -248,17 +306,9 @@ class SpectrumAwareVocoder(nn.Module):
         torch.Tensor
             ``[B, T]`` enhanced speech; zero beyond each item's length.
         """
-        if noisy.dim() != 2:
-            raise ValueError(f"noisy must have shape [B, T], got {tuple(noisy.shape)}")
-        batch, max_len = noisy.shape
-        lengths = absolute_lengths(wav_lens, max_len, batch, noisy.device)
-        groups = length_groups(lengths)
-        if len(groups) == 1 and groups[0][0] == max_len:
-            return self.synthesise(self.features(noisy, clean), max_len)
-        out = noisy.new_zeros(batch, max_len)
-        for length, indices in groups:
-            index = torch.tensor(indices, device=noisy.device)
+
+        def enhance(index, length):
             group_clean = None if clean is None else clean[index, :length]
-            feats = self.features(noisy[index, :length], group_clean)
-            out[index, :length] = self.synthesise(feats, length).to(out.dtype)
-        return out
+            return self.synthesise(self.features(noisy[index, :length], group_clean), length)
+
+        return enhance_by_length(noisy, wav_lens, enhance)
