@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, paper_vocoder, print_table, summary  # noqa: E402
+from common import interleaved_times, machine, paper_vocoder, print_table, summary  # noqa: E402
 
 from speechbrain_sslse.fast import FastVocoder, native_cpu_bf16  # noqa: E402
 
@@ -109,12 +109,7 @@ def main(argv=None):
         start = time.perf_counter()
         outputs[name] = fn(x)
         compile_seconds[name] = time.perf_counter() - start
-    times = {name: [] for name in paths}
-    for _ in range(args.repeats):
-        for name, fn in paths.items():
-            start = time.perf_counter()
-            fn(x)
-            times[name].append(time.perf_counter() - start)
+    times = interleaved_times(paths, x, args.repeats, warmup=False)
 
     ref = summary(times[REFERENCE])[0]
     rows = []

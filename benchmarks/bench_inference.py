@@ -33,7 +33,15 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, paper_vocoder, peak_rss_mb, print_table, run_isolated, summary  # noqa: E402
+from common import (  # noqa: E402
+    interleaved_times,
+    machine,
+    paper_vocoder,
+    peak_rss_mb,
+    print_table,
+    run_isolated,
+    summary,
+)
 
 from speechbrain_sslse.chunking import overlap_add  # noqa: E402
 from speechbrain_sslse.fast import FastVocoder, native_cpu_bf16  # noqa: E402
@@ -68,22 +76,6 @@ def build_paths(vocoder, precisions, device="cpu"):
 
         paths[f"fast {precision}"] = run
     return paths
-
-
-def interleaved_times(paths, wav, repeats, sync=lambda: None):
-    """``{name: [seconds]}``: one warm-up call per path, then ``repeats`` rounds over all paths."""
-    for fn in paths.values():
-        fn(wav)
-    sync()
-    times = {name: [] for name in paths}
-    for _ in range(repeats):
-        for name, fn in paths.items():
-            sync()
-            start = time.perf_counter()
-            fn(wav)
-            sync()
-            times[name].append(time.perf_counter() - start)
-    return times
 
 
 def max_abs_difference(paths, wav):
@@ -133,6 +125,30 @@ def cuda_throughput(vocoder, repeats, batch=16, seconds=10.0):
     return rows
 
 
+def timing_rows(paths, threads, durations, repeats, extra=None):
+    """Interleaved timings of ``paths`` for every thread count and input duration.
+
+    Returns the table rows ``[threads, input s, path, median s, min s, max s, RTF,
+    speed-up]`` (plus ``extra(threads, seconds, path)`` when given, computed right after
+    that input's timings) and ``{(threads, seconds, path): (RTF, speed-up)}``.
+    """
+    rows, ratios = [], {}
+    for n in threads:
+        torch.set_num_threads(n)
+        for seconds in durations:
+            times = interleaved_times(paths, signal(seconds), repeats)
+            ref = summary(times[REFERENCE])[0]
+            for name, values in times.items():
+                med, lo, hi = summary(values)
+                ratios[(n, seconds, name)] = (med / seconds, ref / med)
+                rows.append([n, f"{seconds:g}", name, f"{med:.3f}", f"{lo:.3f}", f"{hi:.3f}",
+                             f"{med / seconds:.3f}", f"{ref / med:.2f}"])  # fmt: skip
+                if extra is not None:
+                    rows[-1].append(extra(n, seconds, name))
+            print(f"... {n} thread(s), {seconds:g} s done", file=sys.stderr, flush=True)
+    return rows, ratios
+
+
 def packaged_model_rows(model, threads, durations, repeats):
     """Rows for a packaged model folder: the enhancer's default path vs its eager path (both chunked)."""
     from speechbrain_sslse.inference import SpectrumAwareEnhancer, default_model_dir
@@ -141,18 +157,7 @@ def packaged_model_rows(model, threads, durations, repeats):
     eager = SpectrumAwareEnhancer.from_hparams(source=source, fast=False)
     fast = SpectrumAwareEnhancer.from_hparams(source=source)
     paths = {REFERENCE: eager.enhance_waveform, f"fast {fast.precision}": fast.enhance_waveform}
-    rows, rtfs = [], {}
-    for n in threads:
-        torch.set_num_threads(n)
-        for seconds in durations:
-            times = interleaved_times(paths, signal(seconds), repeats)
-            ref = summary(times[REFERENCE])[0]
-            for name, values in times.items():
-                med, lo, hi = summary(values)
-                rtfs[(n, seconds, name)] = med / seconds
-                rows.append([n, f"{seconds:g}", name, f"{med:.3f}", f"{lo:.3f}", f"{hi:.3f}",
-                             f"{med / seconds:.3f}", f"{ref / med:.2f}"])  # fmt: skip
-    return source, rows, rtfs
+    return source, timing_rows(paths, threads, durations, repeats)[0]
 
 
 def main(argv=None):
@@ -184,23 +189,13 @@ def main(argv=None):
     torch.set_num_threads(threads[0])
     diffs, peak = max_abs_difference(paths, signal(min(durations), seed=1))
 
-    rows, ratios = [], {}
-    for n in threads:
-        torch.set_num_threads(n)
-        for seconds in durations:
-            wav = signal(seconds)
-            times = interleaved_times(paths, wav, args.repeats)
-            ref = summary(times[REFERENCE])[0]
-            for name, values in times.items():
-                med, lo, hi = summary(values)
-                rss = "-"
-                if not args.no_rss and (not args.quick or seconds == durations[-1]):
-                    child = ["--worker", "--path", name, "--rss-seconds", seconds, "--threads", n]
-                    rss = f"{run_isolated(__file__, child, threads=n)['peak_rss_mb']:.0f}"
-                ratios[(n, seconds, name)] = (med / seconds, ref / med)
-                rows.append([n, f"{seconds:g}", name, f"{med:.3f}", f"{lo:.3f}", f"{hi:.3f}",
-                             f"{med / seconds:.3f}", f"{ref / med:.2f}", rss])  # fmt: skip
-            print(f"... {n} thread(s), {seconds:g} s done", file=sys.stderr, flush=True)
+    def peak_rss(n, seconds, name):
+        if args.no_rss or (args.quick and seconds != durations[-1]):
+            return "-"
+        child = ["--worker", "--path", name, "--rss-seconds", seconds, "--threads", n]
+        return f"{run_isolated(__file__, child, threads=n)['peak_rss_mb']:.0f}"
+
+    rows, ratios = timing_rows(paths, threads, durations, args.repeats, extra=peak_rss)
 
     print(f"# Enhancer at the paper's sizes, CPU ({machine()}), median of {args.repeats} interleaved runs")
     print_table(
@@ -224,7 +219,7 @@ def main(argv=None):
               f"{result['seconds']:.1f} s (RTF {result['seconds'] / seconds:.3f})")  # fmt: skip
 
     if args.model:
-        source, model_rows, _ = packaged_model_rows(args.model, threads, durations, args.repeats)
+        source, model_rows = packaged_model_rows(args.model, threads, durations, args.repeats)
         print(f"\n# Packaged model {source} (SpectrumAwareEnhancer, chunked), median of {args.repeats}")
         header = ["threads", "input s", "path", "median s", "min s", "max s", "RTF", "speed-up"]
         print_table(header, model_rows)

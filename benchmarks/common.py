@@ -30,6 +30,28 @@ def time_runs(fn, repeats=5, warmup=1):
     return times
 
 
+def interleaved_times(paths, arg, repeats, sync=lambda: None, warmup=True):
+    """``{name: [seconds]}`` of ``fn(arg)`` for each ``{name: fn}`` of ``paths``.
+
+    One warm-up call per path (unless ``warmup`` is False), then ``repeats`` rounds over
+    all paths, so that every path sees the same machine conditions. ``sync`` is called
+    around each timed call (e.g. ``torch.cuda.synchronize``).
+    """
+    if warmup:
+        for fn in paths.values():
+            fn(arg)
+    sync()
+    times = {name: [] for name in paths}
+    for _ in range(repeats):
+        for name, fn in paths.items():
+            sync()
+            start = time.perf_counter()
+            fn(arg)
+            sync()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
 def summary(times):
     """(median, min, max) of a list of seconds."""
     return statistics.median(times), min(times), max(times)
