@@ -113,12 +113,12 @@ def enhance_main(argv=None):
     )
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's choice)")
     args = parser.parse_args(argv)
-    if not args.fast and args.precision not in ("auto", "fp32"):
-        parser.error(f"--precision {args.precision} needs the fast path (drop --eager)")
-    if args.threads is not None and args.threads < 1:
-        parser.error("--threads must be >= 1")
-    if args.precision == "fp16" and not str(args.device).startswith("cuda"):
-        parser.error("--precision fp16 is for CUDA devices; on a CPU use bf16 or fp32")
+    from .fast import check_inference_options
+
+    try:
+        check_inference_options(args.fast, args.precision, args.device, args.threads)
+    except ValueError as err:
+        parser.error(str(err))
 
     pairs, missing = collect_inputs(args.inputs, args.output)
     failures = [(m, "no such file or folder") for m in missing]

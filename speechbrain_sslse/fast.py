@@ -44,6 +44,7 @@ __all__ = [
     "PRECISIONS",
     "default_precision",
     "resolve_precision",
+    "check_inference_options",
     "native_cpu_bf16",
     "sdpa_attention",
 ]
@@ -124,11 +125,38 @@ def resolve_precision(precision, device="cpu"):
         raise ValueError(f"unknown precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
     if precision == "auto":
         return default_precision(device)
-    if precision == "fp16" and torch.device(device).type == "cpu":
-        raise ValueError("fp16 is for CUDA devices; on a CPU use bf16 (or fp32)")
+    if precision == "fp16" and torch.device(device).type != "cuda":
+        raise ValueError("fp16 is for CUDA devices; elsewhere use bf16 (or fp32)")
     if precision == "bf16" and torch.device(device).type == "cpu" and not native_cpu_bf16():
         logger.warning("this CPU has no native bf16 instructions: bf16 inference will be slower than fp32")
     return precision
+
+
+def check_inference_options(fast=True, precision="auto", device="cpu", num_threads=None):
+    """Checks the inference options of the enhancer and the CLI; returns the precision to run.
+
+    Raises
+    ------
+    ValueError
+        A reduced precision with the eager path, an unknown precision or fp16 on a
+        CPU (:func:`resolve_precision`), or fewer than 1 thread.
+
+    Example
+    -------
+    >>> check_inference_options(fast=False, precision="auto")
+    'fp32'
+    >>> check_inference_options(fast=False, precision="bf16")
+    Traceback (most recent call last):
+    ...
+    ValueError: precision 'bf16' needs the fast path: the eager path runs in fp32 (drop --eager)
+    """
+    if not fast and precision not in (None, "auto", "fp32"):
+        raise ValueError(
+            f"precision {precision!r} needs the fast path: the eager path runs in fp32 (drop --eager)"
+        )
+    if num_threads is not None and int(num_threads) < 1:
+        raise ValueError(f"num_threads (--threads) must be >= 1, got {num_threads}")
+    return resolve_precision(precision, device) if fast else "fp32"
 
 
 # ---------------------------------------------------------------------------

@@ -199,17 +199,11 @@ class SpectrumAwareEnhancer(Pretrained):
         ValueError
             An unknown precision, a reduced precision with ``fast=False``, or fewer than 1 thread.
         """
-        from .fast import FastVocoder, resolve_precision
+        from .fast import FastVocoder, check_inference_options
 
-        if not fast and precision not in (None, "auto", "fp32"):
-            raise ValueError(
-                f"precision {precision!r} needs the fast path: the eager path runs in fp32 (drop --eager)"
-            )
-        self.precision = resolve_precision(precision, self.device) if fast else "fp32"
+        self.precision = check_inference_options(fast, precision, self.device, num_threads)
         self.fast = bool(fast)
         if num_threads is not None:
-            if int(num_threads) < 1:
-                raise ValueError(f"num_threads must be >= 1, got {num_threads}")
             torch.set_num_threads(int(num_threads))
         # kept out of the module tree (it shares the vocoder's modules; no duplicate state_dict keys)
         model = FastVocoder(self.mods.vocoder, self.precision) if self.fast else self.mods.vocoder
