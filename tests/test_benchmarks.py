@@ -1,5 +1,6 @@
 """Each benchmark script runs to its summary in quick mode (CI). No assertion on any time."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +21,7 @@ def test_benchmark_runs_in_quick_mode(script, tmp_path):
         text=True,
         cwd=tmp_path,
         timeout=900,
-        env={**__import__("os").environ, "OMP_NUM_THREADS": "1"},
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
     assert result.returncode == 0, result.stderr[-3000:]
     lines = [line for line in result.stdout.splitlines() if line.strip()]
