@@ -500,7 +500,7 @@ class FastVocoder(nn.Module):
     ...     eager = vocoder(noisy, lens)
     >>> bool((fast(noisy, lens) - eager).abs().max() < 1e-4)
     True
-    >>> FastVocoder(vocoder, precision="bf16")(noisy, lens).dtype
+    >>> FastVocoder(vocoder, precision="auto")(noisy, lens).dtype
     torch.float32
     """
 
@@ -512,7 +512,13 @@ class FastVocoder(nn.Module):
         self.precision = resolve_precision(precision, self.device)
         self.dtype = _DTYPES[self.precision]
         self.generator = None
-        if self.device.type == "cpu" and torch.backends.mkldnn.is_available():
+        # A generator family that filters the noisy input (e.g. the mask head) runs as it is;
+        # the prepacked oneDNN rebuild is for the HiFi-GAN generator.
+        self.needs_noisy = bool(getattr(vocoder, "needs_noisy", False))
+        onednn = self.device.type == "cpu" and torch.backends.mkldnn.is_available()
+        if onednn and self.dtype == torch.bfloat16 and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+            onednn = False  # oneDNN's bf16 kernels need AVX-512 or AVX-NE-CONVERT: eager autocast instead
+        if not self.needs_noisy and onednn:
             self.generator = FastHifiganGenerator(vocoder.generator, self.dtype)
         # Elsewhere (CUDA, builds without oneDNN): the vocoder's own generator under autocast.
         # Weight norm, if still there, is left in place: a deep copy of a parametrized module
@@ -527,6 +533,8 @@ class FastVocoder(nn.Module):
         """Equal-length waveforms ``[b, t]`` -> ``[b, t]`` float32."""
         with sdpa_attention(self.vocoder.encoder), self._autocast():
             features = self.vocoder.features(noisy)
+            if self.needs_noisy:
+                return self.vocoder.synthesise(features, noisy.shape[1], noisy).float()
             if self.generator is None:
                 wav = self.vocoder.generator(features.transpose(1, 2))[:, 0].float()
         if self.generator is not None:

@@ -77,8 +77,19 @@ def _yaml_value(value):
     return json.dumps(value)
 
 
-def _hyperparams_text(vocoder, ssl_upstream, source_note):
-    config = vocoder.config
+def _hyperparams_text(vocoder, ssl_upstream, source_note, inference=None):
+    config = dict(vocoder.config)
+    inference = {**INFERENCE_DEFAULTS, **(inference or {})}
+    family = dict(config["generator"])
+    family_lines = []
+    if "family" in family:  # a generator module built in the yaml, passed to the vocoder
+        class_path = family.pop("family")
+        family_lines = [
+            f"generator: !new:{class_path}",
+            *(f"    {key}: {_yaml_value(value)}" for key, value in family.items()),
+            "",
+        ]
+        config["generator"] = None
     lines = [
         "# Spectrum-aware denoising vocoder (Song, Kim, Kang, Madhu, EUSIPCO 2024),",
         f"# packaged by speechbrain-sslse {speechbrain_sslse.__version__} {source_note}.",
@@ -89,15 +100,23 @@ def _hyperparams_text(vocoder, ssl_upstream, source_note):
         "",
         "model_dir: !PLACEHOLDER",
         "sample_rate: 16000",
-        *(f"{key}: {_yaml_value(value)}" for key, value in INFERENCE_DEFAULTS.items()),
+        *(f"{key}: {_yaml_value(value)}" for key, value in inference.items()),
         "",
         "ssl_encoder: !new:speechbrain_sslse.lobes.SSLEncoder",
         f"    upstream: {_yaml_value(ssl_upstream)}",
         "    ckpt: !ref <model_dir>/ssl.ckpt",
         "",
+        *family_lines,
         "vocoder: !new:speechbrain_sslse.lobes.SpectrumAwareVocoder",
         "    encoder: !ref <ssl_encoder>",
-        *(f"    {key}: {_yaml_value(config[key])}" for key in config if key != "clean_embedding"),
+        *(
+            f"    {key}: {_yaml_value(config[key])}"
+            for key in config
+            if key not in ("clean_embedding", "generator")
+        ),
+        "    generator: !ref <generator>"
+        if family_lines
+        else f"    generator: {_yaml_value(config['generator'])}",
         "",
         "modules:",
         "    vocoder: !ref <vocoder>",
@@ -144,6 +163,17 @@ def _validation_history(run_folder):
     return rows
 
 
+def _generator_text(generator):
+    """One line on the generator of a vocoder config (HiFi-GAN preset or a generator family)."""
+    if "family" in generator:
+        options = ", ".join(f"{k}={v}" for k, v in generator.items() if k != "family")
+        return f"`{generator['family']}` ({options})"
+    return (
+        f"HiFi-GAN, upsampling {generator['upsample_factors']}, {generator['upsample_initial_channel']} "
+        f"initial channels, resblock type {generator['resblock_type']}"
+    )
+
+
 def _model_card(run_folder, manifest_folder, checkpoint, vocoder, ssl_upstream, files, extra_notes):
     report_path = Path(manifest_folder) / "prepare_report.json"
     data = json.loads(report_path.read_text()) if report_path.is_file() else None
@@ -175,9 +205,7 @@ def _model_card(run_folder, manifest_folder, checkpoint, vocoder, ssl_upstream, 
         f"| fusion | `{config['fusion']}` {config['fusion_options'] or ''} |",
         f"| spectrum | `{config['spectrum']}` |",
         f"| layer combination | {config['layer_combination'] or 'linear (default)'} |",
-        f"| generator | HiFi-GAN, upsampling {config['generator']['upsample_factors']}, "
-        f"{config['generator']['upsample_initial_channel']} initial channels, "
-        f"resblock type {config['generator']['resblock_type']} |",
+        f"| generator | {_generator_text(config['generator'])} |",
         f"| trainable parameters | {params / 1e6:.2f} M |",
         f"| learned layer weights | {[round(float(w), 4) for w in vocoder.layer_weights]} |",
         "",
@@ -291,7 +319,16 @@ def package_model(run_folder, output_dir, checkpoint=None, max_key="pesq", notes
         shutil.copyfile(hparams_path, staging / "train_hyperparams.yaml")
         (staging / "custom_interface.py").write_text(CUSTOM_INTERFACE)
         (staging / "hyperparams.yaml").write_text(
-            _hyperparams_text(vocoder, vocoder.encoder.name, f"from {run_folder}")
+            _hyperparams_text(
+                vocoder,
+                vocoder.encoder.name,
+                f"from {run_folder}",
+                {
+                    key: hparams[f"inference_{key}"]
+                    for key in ("chunk_seconds", "overlap_seconds")
+                    if hparams.get(f"inference_{key}") is not None
+                },
+            )
         )
         layer_weights = run_folder / "layer_weights.csv"
         if layer_weights.is_file():

@@ -18,6 +18,7 @@ from .fusion import (
     SSLOnlyFusion,
     build_fusion,
 )
+from .mask_head import ConvNeXtBlock, SpectralMaskHead
 from .spectrum import NoisySpectrum
 from .ssl_encoder import (
     CheckpointError,
@@ -43,6 +44,8 @@ __all__ = [
     "SSLOnlyFusion",
     "SpectrumAwareVocoder",
     "HifiganDiscriminator",
+    "SpectralMaskHead",
+    "ConvNeXtBlock",
     "list_upstreams",
     "resolve_upstream",
     "upstream_kind",

@@ -29,6 +29,7 @@ __all__ = [
     "AdditiveFusion",
     "FiLMFusion",
     "SSLOnlyFusion",
+    "SpectrumOnlyFusion",
     "sinusoidal_positions",
 ]
 
@@ -70,6 +71,7 @@ class _Fusion(nn.Module):
     """Shared checks of the fusion modules."""
 
     uses_spectrum = True
+    uses_ssl = True
 
     def __init__(self, ssl_dim, spec_dim, d_model):
         super().__init__()
@@ -309,12 +311,62 @@ class SSLOnlyFusion(_Fusion):
         return self.ssl_proj(ssl)
 
 
+class SpectrumOnlyFusion(_Fusion):
+    """The control without SSL: the projected spectrum attends to itself (no SSL stream).
+
+    The same attention block as :class:`CrossAttentionFusion` with the spectrum as query,
+    key and value, so that the control differs from the proposed fusion only by the SSL
+    features; the vocoder does not run the SSL encoder for it (``uses_ssl = False``).
+
+    Arguments
+    ---------
+    ssl_dim : int
+        Ignored (kept for a uniform constructor).
+    spec_dim : int
+        Number of spectrum bins.
+    d_model, num_heads, ffn_dim, dropout, positional, window
+        As in :class:`CrossAttentionFusion`.
+
+    Example
+    -------
+    >>> fusion = SpectrumOnlyFusion(ssl_dim=32, spec_dim=257, d_model=64, num_heads=4)
+    >>> fusion(None, torch.randn(2, 50, 257)).shape
+    torch.Size([2, 50, 64])
+    """
+
+    uses_ssl = False
+
+    def __init__(
+        self,
+        ssl_dim,
+        spec_dim,
+        d_model=256,
+        num_heads=4,
+        ffn_dim=1024,
+        dropout=0.0,
+        positional=True,
+        window=None,
+    ):
+        super().__init__(ssl_dim, spec_dim, d_model)
+        self.spec_proj = nn.Linear(spec_dim, d_model)
+        self.block = _AttentionBlock(d_model, num_heads, ffn_dim, dropout, positional, window)
+
+    def forward(self, ssl, spec):
+        """``[B, F, spec_dim]`` -> ``[B, F, d_model]``; ``ssl`` is ignored."""
+        if spec is None or spec.dim() != 3 or spec.shape[-1] != self.spec_dim:
+            got = None if spec is None else tuple(spec.shape)
+            raise ValueError(f"expected spectrum [B, F, {self.spec_dim}], got {got}")
+        x = self.spec_proj(spec)
+        return self.block(x, x)
+
+
 FUSIONS = {
     "cross_attention": CrossAttentionFusion,
     "cross_attention_by_spectrum": CrossAttentionBySpectrumFusion,
     "additive": AdditiveFusion,
     "film": FiLMFusion,
     "ssl_only": SSLOnlyFusion,
+    "spectrum_only": SpectrumOnlyFusion,
 }
 
 

@@ -61,6 +61,20 @@ def _generator_config(generator):
     return {**_generator_config(preset), **config}
 
 
+def _class_path(module):
+    """``package.Class`` of a module, under the public name its package exports when it has one."""
+    cls = type(module)
+    package = cls.__module__.rsplit(".", 1)[0]
+    try:
+        import importlib
+
+        if getattr(importlib.import_module(package), cls.__name__, None) is cls:
+            return f"{package}.{cls.__name__}"
+    except ImportError:
+        pass
+    return f"{cls.__module__}.{cls.__name__}"
+
+
 def fit_length(wav, num_samples):
     """``[b, t]`` waveforms zero-padded or cropped to ``[b, num_samples]``.
 
@@ -159,10 +173,13 @@ class SpectrumAwareVocoder(nn.Module):
         Extra arguments of :class:`NoisySpectrum` (``n_fft``, ``win_length``, ...).
     layer_combination : dict, optional
         Arguments of :class:`LayerCombination` (``mode``, ``layer_norm``, ``last_only``).
-    generator : str or dict, optional
+    generator : str, dict or torch.nn.Module, optional
         A preset of :data:`GENERATOR_CONFIGS` (``v1`` default, ``v2``, ``v3``), or a dict of
         :class:`HifiganGenerator` arguments (``preset`` names the base it overrides; None
-        values keep the preset's).
+        values keep the preset's); or a generator family built in the yaml (``!new:``), e.g.
+        :class:`~speechbrain_sslse.lobes.SpectralMaskHead`: a module with ``hop_length``,
+        ``config`` (its constructor arguments), ``needs_noisy = True`` and
+        ``forward(features [b, F, d_model], noisy [b, t]) -> [b, t]``.
     clean_embedding : bool
         Oracle mode: the SSL stream is computed from the clean waveform passed as
         ``clean`` to :meth:`forward` (the spectrum stays the noisy one).
@@ -203,6 +220,13 @@ class SpectrumAwareVocoder(nn.Module):
         self.encoder = encoder
         self.fusion_name = fusion
         # Everything but the encoder, as needed to build the same vocoder again.
+        family = generator if isinstance(generator, nn.Module) else None
+        if family is not None:
+            generator_config = {"family": _class_path(family), **family.config}
+            self.hop_length = family.hop_length
+        else:
+            generator_config = _generator_config(generator)
+            self.hop_length = math.prod(generator_config["upsample_factors"])
         self.config = {
             "fusion": fusion,
             "spectrum": spectrum,
@@ -210,14 +234,12 @@ class SpectrumAwareVocoder(nn.Module):
             "fusion_options": dict(fusion_options or {}),
             "spectrum_options": dict(spectrum_options or {}),
             "layer_combination": dict(layer_combination or {}),
-            "generator": _generator_config(generator),
+            "generator": copy.deepcopy(generator_config),
             "clean_embedding": clean_embedding,
         }
         self.clean_embedding = clean_embedding
         self.combination = LayerCombination(encoder.num_layers, **(layer_combination or {}))
 
-        generator_config = _generator_config(generator)
-        self.hop_length = math.prod(generator_config["upsample_factors"])
         if encoder.hop_length % self.hop_length:
             raise ValueError(
                 f"the SSL encoder's hop ({encoder.hop_length} samples) must be a multiple of the "
@@ -238,16 +260,31 @@ class SpectrumAwareVocoder(nn.Module):
         )
         # The baseline denoising vocoder never computes the spectrum.
         self.spectrum = spectrum_module if self.fusion.uses_spectrum else None
-        self.generator = HifiganGenerator(in_channels=d_model, out_channels=1, **generator_config)
+        if family is not None:
+            if family.config.get("in_channels", d_model) != d_model:
+                raise ValueError(
+                    f"the generator takes {family.config['in_channels']} input channels "
+                    f"but d_model is {d_model}"
+                )
+            self.generator = family
+        else:
+            self.generator = HifiganGenerator(in_channels=d_model, out_channels=1, **generator_config)
+        self.needs_noisy = bool(getattr(self.generator, "needs_noisy", False))
 
     @property
     def layer_weights(self):
         """Effective weights of the SSL hidden states, ``[L]`` (the layer-weight table)."""
         return self.combination.weights
 
+    @property
+    def family(self):
+        """``"hifigan"`` or the class path of the generator family."""
+        return self.config["generator"].get("family", "hifigan")
+
     def remove_weight_norm(self):
         """Folds the generator's weight normalisation into its weights (for inference)."""
-        self.generator.remove_weight_norm()
+        if hasattr(self.generator, "remove_weight_norm"):
+            self.generator.remove_weight_norm()
 
     def features(self, noisy, clean=None):
         """Fused features of equal-length waveforms.
@@ -269,15 +306,17 @@ class SpectrumAwareVocoder(nn.Module):
             if clean is None or clean.shape != noisy.shape:
                 raise ValueError("clean_embedding mode needs the clean waveform, shaped like the noisy one")
             source = clean
-        hidden, _ = self.encoder(source)
-        ssl = self.combination(hidden)
-        if self.ssl_repeat > 1:
-            ssl = ssl.repeat_interleave(self.ssl_repeat, dim=1)
-        spec = None
-        if self.spectrum is not None:
-            spec = self.spectrum(noisy)
-            frames = min(ssl.shape[1], spec.shape[1])
-            ssl, spec = ssl[:, :frames], spec[:, :frames]
+        spec = self.spectrum(noisy) if self.spectrum is not None else None
+        if getattr(self.fusion, "uses_ssl", True):
+            hidden, _ = self.encoder(source)
+            ssl = self.combination(hidden)
+            if self.ssl_repeat > 1:
+                ssl = ssl.repeat_interleave(self.ssl_repeat, dim=1)
+            if spec is not None:
+                frames = min(ssl.shape[1], spec.shape[1])
+                ssl, spec = ssl[:, :frames], spec[:, :frames]
+        else:  # the spectrum-only control never runs the SSL encoder
+            ssl = None
         fused = self.fusion(ssl, spec)
         needed = noisy.shape[1] // self.hop_length + 1
         if fused.shape[1] < needed:  # coarser encoders may give fewer frames
@@ -285,8 +324,16 @@ class SpectrumAwareVocoder(nn.Module):
             fused = F.pad(fused.transpose(1, 2), (0, missing), mode="replicate").transpose(1, 2)
         return fused[:, :needed]
 
-    def synthesise(self, features, num_samples):
-        """Generator output cropped to ``num_samples``: ``[b, F, d_model] -> [b, num_samples]``."""
+    def synthesise(self, features, num_samples, noisy=None):
+        """Generator output cropped to ``num_samples``: ``[b, F, d_model] -> [b, num_samples]``.
+
+        A generator family that filters the noisy input (``needs_noisy``) also takes the
+        ``[b, num_samples]`` noisy waveform.
+        """
+        if self.needs_noisy:
+            if noisy is None:
+                raise ValueError(f"{type(self.generator).__name__} needs the noisy waveform")
+            return fit_length(self.generator(features, noisy), num_samples)
         return fit_length(self.generator(features.transpose(1, 2))[:, 0], num_samples)
 
     def forward(self, noisy, wav_lens=None, clean=None):
@@ -309,6 +356,7 @@ class SpectrumAwareVocoder(nn.Module):
 
         def enhance(index, length):
             group_clean = None if clean is None else clean[index, :length]
-            return self.synthesise(self.features(noisy[index, :length], group_clean), length)
+            group = noisy[index, :length]
+            return self.synthesise(self.features(group, group_clean), length, group)
 
         return enhance_by_length(noisy, wav_lens, enhance)
