@@ -4,6 +4,7 @@ These functions work on single 1-D waveforms (``[T]`` tensors) and are shared by
 mini corpus, the on-the-fly training mixer, the test-set builder and the probes.
 """
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -201,6 +202,99 @@ def set_level(signals, level_db, reference=0, peak=0.99):
     return [s * gain for s in signals]
 
 
+class ChannelAugment:
+    """Random recording-channel effects: microphone colouring, band limits and clipping.
+
+    Real recordings differ from clean studio speech in what the microphone and the channel
+    do to *both* speech and noise; these effects are applied alike to the mixture and the
+    target (the model learns to remove the noise, not the channel), except clipping, which
+    is applied to the mixture alone (the target stays unclipped).
+
+    - colouring (``eq_probability``): one to three peaking filters (centre 100-6000 Hz,
+      log-uniform; gain within +-``eq_gain_db``; Q 0.5-2) and, half of the time, a high-pass
+      at 50-250 Hz;
+    - band limit (``bandlimit_probability``): resampled through 8, 11.025 or 12 kHz;
+    - clipping (``clip_probability``): the mixture clipped at the level that clips
+      0.1-2 % of its samples.
+
+    Arguments
+    ---------
+    eq_probability, bandlimit_probability, clip_probability : float
+        Probabilities of each effect.
+    eq_gain_db : float
+        Largest gain of a peaking filter.
+    sample_rate : int
+        Sample rate of the signals.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> augment = ChannelAugment(eq_probability=1.0, bandlimit_probability=1.0, clip_probability=1.0)
+    >>> g = torch.Generator().manual_seed(0)
+    >>> noisy, target = augment(0.1 * torch.randn(16000, generator=g), 0.1 * torch.randn(16000, generator=g),
+    ...                         np.random.default_rng(0))
+    >>> noisy.shape, target.shape, bool(noisy.abs().max() < 0.5)
+    (torch.Size([16000]), torch.Size([16000]), True)
+    """
+
+    def __init__(
+        self,
+        eq_probability=0.5,
+        bandlimit_probability=0.1,
+        clip_probability=0.05,
+        eq_gain_db=8.0,
+        sample_rate=16000,
+    ):
+        self.eq_probability = eq_probability
+        self.bandlimit_probability = bandlimit_probability
+        self.clip_probability = clip_probability
+        self.eq_gain_db = eq_gain_db
+        self.sample_rate = sample_rate
+
+    def _colour(self, signals, rng):
+        import torchaudio.functional as AF
+
+        sr = self.sample_rate
+        filters = []
+        for _ in range(int(rng.integers(1, 4))):
+            centre = float(np.exp(rng.uniform(np.log(100.0), np.log(6000.0))))
+            gain = float(rng.uniform(-self.eq_gain_db, self.eq_gain_db))
+            q = float(rng.uniform(0.5, 2.0))
+            filters.append(lambda x, c=centre, g=gain, q=q: AF.equalizer_biquad(x, sr, c, g, q))
+        if rng.random() < 0.5:
+            cutoff = float(rng.uniform(50.0, 250.0))
+            filters.append(lambda x, c=cutoff: AF.highpass_biquad(x, sr, c))
+        out = []
+        for x in signals:
+            y = x.double()
+            for f in filters:
+                y = f(y)
+            out.append(y.to(x.dtype))
+        return out
+
+    def _bandlimit(self, signals, rng):
+        import torchaudio.functional as AF
+
+        low = int([8000, 11025, 12000][int(rng.integers(3))])
+        sr = self.sample_rate
+        return [AF.resample(AF.resample(x, sr, low), low, sr)[: x.shape[-1]] for x in signals]
+
+    def __call__(self, noisy, target, rng):
+        """Applies the drawn effects: ``[T], [T] -> [T], [T]``."""
+        signals = [noisy, target]
+        if rng.random() < self.eq_probability:
+            signals = self._colour(signals, rng)
+        if rng.random() < self.bandlimit_probability:
+            signals = self._bandlimit(signals, rng)
+        noisy, target = signals
+        if rng.random() < self.clip_probability:
+            fraction = float(rng.uniform(0.001, 0.02))
+            level = float(torch.quantile(noisy.abs().float(), 1.0 - fraction))
+            if level > 0:
+                noisy = noisy.clamp(-level, level)
+        return noisy, target
+
+
 class OnTheFlyMixer:
     """Noisy, reverberant training mixtures made on the fly from clean speech.
 
@@ -245,6 +339,8 @@ class OnTheFlyMixer:
     on_bad_file : callable, optional
         Called as ``on_bad_file(path, reason)`` when a noise or RIR file is unusable
         (it is then dropped from its pool).
+    augment : ChannelAugment, optional
+        Channel effects applied to mixture and target before the level is set.
 
     Example
     -------
@@ -276,6 +372,7 @@ class OnTheFlyMixer:
         context_seconds=0.5,
         sample_rate=16000,
         on_bad_file=None,
+        augment=None,
     ):
         if not noises:
             raise ValueError("the mixer needs at least one noise file")
@@ -295,6 +392,7 @@ class OnTheFlyMixer:
         self.context_seconds = context_seconds
         self.sample_rate = sample_rate
         self.on_bad_file = on_bad_file
+        self.augment = augment
         self.bad_files = []
         self._rir_cache = {}
 
@@ -330,6 +428,18 @@ class OnTheFlyMixer:
                 self._drop(self.rirs, rir, err)
         return None, None
 
+    def _is_silent(self, item):
+        """Whether a whole noise file is digital silence (cached)."""
+        cache = self.__dict__.setdefault("_silent", {})
+        if item["wav"] not in cache:
+            from speechbrain_sslse.audio import read_audio
+
+            try:
+                cache[item["wav"]] = float(read_audio(item["wav"], self.sample_rate).abs().max()) == 0.0
+            except AudioError:
+                cache[item["wav"]] = True
+        return cache[item["wav"]]
+
     def _draw_noise(self, length, rng):
         """A noise segment of ``length`` samples (looped if the file is shorter) and its file."""
         sr = self.sample_rate
@@ -343,7 +453,10 @@ class OnTheFlyMixer:
                 self._drop(self.noises, item, err)
                 continue
             if float(noise.abs().max()) == 0.0:
-                self._drop(self.noises, item, f"{item['wav']}: noise segment is silent")
+                # A silent stretch (a clip padded with digital silence): draw again; the file
+                # is dropped only when it is silent throughout.
+                if self._is_silent(item):
+                    self._drop(self.noises, item, f"{item['wav']}: noise file is silent")
                 continue
             return fit_length(noise, length), item
 
@@ -391,6 +504,8 @@ class OnTheFlyMixer:
         noise, noise_item = self._draw_noise(length, rng)
         snr = float(rng.uniform(*self.snr_range))
         noisy, _ = mix_at_snr(reverberant, noise, snr)
+        if self.augment is not None:
+            noisy, target = self.augment(noisy, target, rng)
         level = float(rng.uniform(*self.level_range))
         noisy, target, speech = set_level([noisy, target, reverberant], level, peak=self.peak)
         return {

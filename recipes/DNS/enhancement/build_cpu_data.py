@@ -1,28 +1,27 @@
 #!/usr/bin/env python3
 """Builds the training data of the model shipped in the package, in the DNS 2021 layout.
 
-Real speech, noises and RIRs from a small local collection (by default the files beside
-the project: 251 LibriSpeech utterances, 5 noises, 4 RIRs) are combined with the
-embedded mini corpus into one DNS-layout folder that ``train.py --data_folder=...``
-reads unchanged, with held-out material kept apart for the test set:
+Every real recording of the asset collection beside the project (``../shared/assets``)
+that is not held out (:func:`speechbrain_sslse.data.assets.split_assets`: held-out
+speakers, noises, rooms and all real noisy recordings stay out) is converted to 16 kHz
+mono WAV in one DNS-layout folder that ``train.py --data_folder=<out>/DNS`` reads unchanged:
 
-- ``DNS/clean/librispeech/<speaker>/*``: the LibriSpeech files of the training speakers
-  of the project-wide split (:func:`speechbrain_sslse.data.splits.librispeech_excerpt_split`),
-  ``DNS/clean/espeak/...``: the mini corpus's DNS clean speech;
-- ``DNS/noise/real/*``: the real noises not held out, ``DNS/noise/espeak/...``: the mini
-  corpus's DNS noises;
-- ``DNS/impulse_responses/SLR26/...``: the mini corpus's DNS RIRs, and the real RIRs
-  (``DNS/impulse_responses/real/*``; dns_prepare measures their T60 and keeps those in range);
-- ``heldout_speakers.txt`` and ``test_noise/``: the held-out speakers and noises.
+- ``DNS/clean/<speaker>/*.wav``: LibriSpeech, speechocean762 and CMU ARCTIC training
+  speakers; with ``--min_bak`` (off by default: DNSMOS costs about a second per file on a
+  CPU), files whose DNSMOS background score (BAK)
+  is lower are left out (a noisy "clean" target teaches the model to keep the noise);
+- ``DNS/noise/real/<source>/*.wav``: the training noises (ESC-10 folds 1-4, the misc
+  noises but the held-out folder, noise1-3); with ``--synthetic_noise``, also the
+  embedded mini corpus's generated noises (white, pink, brown, babble, machinery, impulsive);
+- ``DNS/impulse_responses/real/*.wav``: the training rooms (first channel; dns_prepare
+  measures T60 and keeps those in range), and with ``--simulated_rirs`` the mini corpus's
+  pyroomacoustics rooms (``DNS/impulse_responses/SLR26/...``).
 
-Files are symbolic links to their sources (nothing is copied). Then build the test set:
-
-    python ../../VCTK-NOISEX/evaluation/create_testset.py \\
-        --speech_folder <speech_folder> --held_out_speakers <out>/heldout_speakers.txt \\
-        --noise_folder <out>/test_noise --mit_ir_folder <mini corpus>/MIT_IR --output_folder <out>/testset
+``build_summary.json`` lists what went in and what was left out, with the reasons.
+Re-running skips files already converted.
 
 Usage:
-    python build_cpu_data.py --output_folder results/cpu_data
+    python build_cpu_data.py --output_folder ~/.cache/speechbrain-sslse/real_data
 """
 
 import argparse
@@ -30,62 +29,112 @@ import json
 import sys
 from pathlib import Path
 
-from speechbrain_sslse.corpus import ensure_corpus
-from speechbrain_sslse.data.splits import librispeech_excerpt_split
+import torch
+from tqdm import tqdm
 
-ROOT = Path(__file__).resolve().parents[3]
-ASSETS = ROOT.parent / "shared" / "assets"
-AUDIO = (".wav", ".flac")
-
-
-def _link(src, dst):
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    if dst.is_symlink() or dst.exists():
-        dst.unlink()
-    dst.symlink_to(Path(src).resolve())
+from speechbrain_sslse.audio import AudioError, read_audio, write_audio
+from speechbrain_sslse.data.assets import AssetsMissingError, default_assets_folder, split_assets
+from speechbrain_sslse.data.rir import read_rir
 
 
-def _audio(folder):
-    return sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in AUDIO and p.is_file())
+def _convert(src, dst, reader=read_audio):
+    """Writes ``src`` as 16 kHz mono 16-bit WAV at ``dst`` (kept when it exists)."""
+    if dst.is_file():
+        return True
+    try:
+        wav = reader(src)
+    except AudioError as err:
+        print(f"skipping {src}: {err}", file=sys.stderr)
+        return False
+    peak = float(wav.abs().max()) if wav.numel() else 0.0
+    if peak == 0.0:
+        return False
+    if peak > 0.99:
+        wav = wav * (0.99 / peak)
+    write_audio(dst, wav, 16000)
+    return True
 
 
-def build(output_folder, speech_folder, noise_folder, rir_folder, test_noises, corpus_size="default"):
-    """Writes the DNS-layout training folder and the held-out lists; returns a summary dict."""
-    out = Path(output_folder)
+def _rel_name(path, root):
+    rel = Path(path).relative_to(root)
+    return "_".join(rel.with_suffix("").parts)
+
+
+def build(
+    output_folder, assets=None, min_bak=0.0, synthetic_noise=True, simulated_rirs=True, corpus_size="default"
+):
+    """Writes the DNS-layout folder; returns the summary dict (also in ``build_summary.json``)."""
+    root = Path(assets or default_assets_folder()).resolve()
+    split = split_assets(root)
+    out = Path(output_folder).expanduser()
     dns = out / "DNS"
-    corpus = Path(ensure_corpus(None, size=corpus_size))
-    train_files, test_files = librispeech_excerpt_split(speech_folder)
-    for f in train_files:
-        f = Path(f)
-        _link(f, dns / "clean" / "librispeech" / f.name.split("-")[0] / f.name)
-    for f in _audio(corpus / "DNS" / "clean"):
-        _link(f, dns / "clean" / "espeak" / f.relative_to(corpus / "DNS" / "clean"))
-    held_out = {name.strip() for name in test_noises.split(",") if name.strip()}
-    real_noises = _audio(noise_folder)
-    unknown = held_out - {p.stem for p in real_noises}
-    if unknown:
-        raise SystemExit(f"error: held-out noises {sorted(unknown)} are not in {noise_folder}")
-    for f in real_noises:
-        _link(f, (out / "test_noise" if f.stem in held_out else dns / "noise" / "real") / f.name)
-    for f in _audio(corpus / "DNS" / "noise"):
-        _link(f, dns / "noise" / "espeak" / f.relative_to(corpus / "DNS" / "noise"))
-    for f in _audio(corpus / "DNS" / "impulse_responses"):
-        _link(f, dns / "impulse_responses" / f.relative_to(corpus / "DNS" / "impulse_responses"))
-    for f in _audio(rir_folder):
-        _link(f, dns / "impulse_responses" / "real" / f.name)
-    speakers = sorted(
-        {Path(f).name.split("-")[0] for f in test_files}, key=lambda s: int(s) if s.isdigit() else s
-    )
-    (out / "heldout_speakers.txt").write_text("\n".join(speakers) + "\n")
-    summary = {
-        "speech_folder": str(Path(speech_folder).resolve()),
-        "mini_corpus": str(corpus),
-        "train_librispeech_files": len(train_files),
-        "heldout_speakers": speakers,
-        "train_noises_real": sorted(p.name for p in real_noises if p.stem not in held_out),
-        "test_noises": sorted(p.name for p in real_noises if p.stem in held_out),
-        "mit_ir_for_test": str(corpus / "MIT_IR"),
-    }
+    summary = {"assets": str(root), "split": split.summary(), "min_bak": min_bak}
+
+    scorer = None
+    if min_bak:
+        from speechbrain_sslse.metrics import DNSMOS
+
+        scorer = DNSMOS(num_threads=1)
+    scores_file = out / "clean_dnsmos.json"
+    scores = json.loads(scores_file.read_text()) if scores_file.is_file() else {}
+    kept, dropped = 0, []
+    for speaker, path in tqdm(split.train_speech, desc="clean speech", unit="file"):
+        dst = dns / "clean" / speaker / f"{Path(path).stem}.wav"
+        key = str(path)
+        if scorer is not None and key not in scores:
+            try:
+                scores[key] = scorer(read_audio(path))
+            except AudioError as err:
+                dropped.append({"file": key, "reason": str(err)})
+                continue
+        bak = scores.get(key, {}).get("dnsmos_bak", 5.0) if scorer is not None else 5.0
+        if bak < min_bak:
+            dropped.append({"file": key, "reason": f"DNSMOS BAK {bak:.2f} < {min_bak}"})
+            dst.unlink(missing_ok=True)
+            continue
+        kept += _convert(path, dst)
+    scores_file.parent.mkdir(parents=True, exist_ok=True)
+    scores_file.write_text(json.dumps(scores))
+    summary["clean_files"] = kept
+    summary["clean_dropped"] = dropped
+
+    noise_count = 0
+    for path in tqdm(split.train_noises, desc="noises", unit="file"):
+        noise_count += _convert(path, dns / "noise" / "real" / f"{_rel_name(path, root / 'noise')}.wav")
+    summary["noise_files_real"] = noise_count
+
+    rir_count = 0
+    for path in split.train_rirs:
+        rir_count += _convert(
+            path, dns / "impulse_responses" / "real" / f"{_rel_name(path, root / 'rir')}.wav", read_rir
+        )
+    summary["rir_files_real"] = rir_count
+
+    if synthetic_noise or simulated_rirs:
+        from speechbrain_sslse.corpus import ensure_corpus
+
+        corpus = Path(ensure_corpus(None, size=corpus_size)) / "DNS"
+        summary["mini_corpus"] = str(corpus)
+        links = []
+        if synthetic_noise:
+            links += [
+                (p, dns / "noise" / "synthetic" / p.relative_to(corpus / "noise"))
+                for p in (corpus / "noise").rglob("*.wav")
+            ]
+        if simulated_rirs:
+            links += [
+                (p, dns / "impulse_responses" / p.relative_to(corpus / "impulse_responses"))
+                for p in (corpus / "impulse_responses").rglob("*.wav")
+            ]
+            table = corpus / "acoustic_params" / "RIR_table_simple.csv"
+            if table.is_file():
+                links.append((table, dns / "acoustic_params" / "RIR_table_simple.csv"))
+        for src, dst in links:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            if not dst.exists():
+                dst.symlink_to(src.resolve())
+        summary["synthetic_noise"] = synthetic_noise
+        summary["simulated_rirs"] = simulated_rirs
     (out / "build_summary.json").write_text(json.dumps(summary, indent=2))
     return summary
 
@@ -93,27 +142,33 @@ def build(output_folder, speech_folder, noise_folder, rir_folder, test_noises, c
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output_folder", required=True)
-    parser.add_argument("--speech_folder", default=ASSETS / "speech" / "librispeech-train-clean-100-excerpt")
-    parser.add_argument("--noise_folder", default=ASSETS / "noise")
-    parser.add_argument("--rir_folder", default=ASSETS / "rir")
+    parser.add_argument("--assets", default=None, help=f"asset folder (default {default_assets_folder()})")
     parser.add_argument(
-        "--test_noises", default="noise4,noise5", help="noise file stems held out for testing"
+        "--min_bak",
+        type=float,
+        default=0.0,
+        help="drop speech with DNSMOS BAK below this (0: keep all; about 1 s per file)",
     )
+    parser.add_argument("--no_synthetic_noise", action="store_true", help="real noises only")
+    parser.add_argument("--no_simulated_rirs", action="store_true", help="measured rooms only")
     parser.add_argument("--corpus_size", default="default")
     args = parser.parse_args(argv)
-    for name in ("speech_folder", "noise_folder", "rir_folder"):
-        if not Path(getattr(args, name)).is_dir():
-            print(f"error: --{name} {getattr(args, name)} is not a folder", file=sys.stderr)
-            return 2
-    summary = build(
-        args.output_folder,
-        args.speech_folder,
-        args.noise_folder,
-        args.rir_folder,
-        args.test_noises,
-        args.corpus_size,
-    )
-    print(json.dumps(summary, indent=2))
+    torch.set_num_threads(1)
+    try:
+        summary = build(
+            args.output_folder,
+            args.assets,
+            args.min_bak,
+            not args.no_synthetic_noise,
+            not args.no_simulated_rirs,
+            args.corpus_size,
+        )
+    except AssetsMissingError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    short = {k: v for k, v in summary.items() if k != "clean_dropped"}
+    short["clean_dropped"] = len(summary["clean_dropped"])
+    print(json.dumps(short, indent=2))
     return 0
 
 
