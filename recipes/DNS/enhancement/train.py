@@ -150,13 +150,23 @@ class EnhancementBrain(sb.Brain):
         lengths = torch.round(lens * target.shape[1]).long().tolist()
         for i, uid in enumerate(batch.id):
             ref, est = target[i, : lengths[i]].cpu(), enhanced[i, : lengths[i]].cpu()
-            self.valid_scores.append(
-                {"id": uid, "stoi": _score(stoi, est, ref), "pesq": _score(pesq_wb, est, ref)}
-            )
+            scores = {"id": uid, "stoi": _score(stoi, est, ref), "pesq": _score(pesq_wb, est, ref)}
+            if getattr(self.hparams, "valid_dnsmos", False):
+                scores["dnsmos_ovrl"] = _score(self._dnsmos, est)
+            self.valid_scores.append(scores)
             if len(self.samples) < self.hparams.num_samples_to_write:
                 self.samples.append((uid, noisy[i, : lengths[i]].cpu(), est, ref))
-        self._accumulate({"mel_loss": loss["G_l1_spec_loss"]})
+        self._accumulate({"mel_loss": loss.get("G_l1_spec_loss", loss["G_loss"])})
         return loss["G_loss"].detach().cpu()
+
+    @property
+    def _dnsmos(self):
+        """DNSMOS OVRL of a ``[T]`` waveform (the scorer is created on first use)."""
+        if getattr(self, "_dnsmos_scorer", None) is None:
+            from speechbrain_sslse.metrics import DNSMOS
+
+            self._dnsmos_scorer = DNSMOS(num_threads=1)
+        return lambda wav: self._dnsmos_scorer(wav)["dnsmos_ovrl"]
 
     def on_stage_start(self, stage, epoch=None):
         """Resets the per-stage statistics."""
@@ -169,9 +179,13 @@ class EnhancementBrain(sb.Brain):
         if stage == sb.Stage.TRAIN:
             self.train_stats = stats
             return
-        for metric in ("stoi", "pesq"):
+        metrics = [m for m in ("stoi", "pesq", "dnsmos_ovrl") if any(m in s for s in self.valid_scores)]
+        for metric in metrics:
             values = [s[metric] for s in self.valid_scores if np.isfinite(s[metric])]
             stats[metric] = float(np.mean(values)) if values else float("nan")
+        if "dnsmos_ovrl" in stats:
+            # Selection criterion of the default model: both terms on a 0-5 scale.
+            stats["quality"] = stats["dnsmos_ovrl"] + 5.0 * stats["stoi"]
         if stage == sb.Stage.VALID:
             lr_g = self.optimizer_g.param_groups[0]["lr"]
             self.scheduler_g.step()
@@ -182,10 +196,11 @@ class EnhancementBrain(sb.Brain):
                 train_stats=getattr(self, "train_stats", None),
                 valid_stats=stats,
             )
+            key = getattr(self.hparams, "selection_key", "pesq")
+            kept = ("stoi", "pesq", "dnsmos_ovrl", "quality")
+            meta = {"epoch": epoch, **{m: stats[m] for m in kept if m in stats}}
             self.checkpointer.save_and_keep_only(
-                meta={"epoch": epoch, "stoi": stats["stoi"], "pesq": stats["pesq"]},
-                max_keys=["pesq"],
-                num_to_keep=self.hparams.keep_checkpoints,
+                meta=meta, max_keys=[key], num_to_keep=self.hparams.keep_checkpoints
             )
             if if_main_process():
                 self._write_samples(Path(self.hparams.samples_folder) / f"epoch_{epoch}")
@@ -216,10 +231,10 @@ def _unwrap(module):
     return module.module if isinstance(module, torch.nn.parallel.DistributedDataParallel) else module
 
 
-def _score(metric, estimate, reference):
+def _score(metric, estimate, reference=None):
     """A metric's value, NaN (logged) when it cannot be computed for this pair."""
     try:
-        return metric(estimate, reference)
+        return metric(estimate) if reference is None else metric(estimate, reference)
     except MetricUnavailable as err:
         logger.warning("validation metric not computed: %s", err)
         return float("nan")
@@ -289,6 +304,7 @@ def dataio_prepare(hparams, manifest_folder):
         early_ms=hparams["early_reverb_ms"],
         sample_rate=hparams["sample_rate"],
         on_bad_file=bad_files.add,
+        augment=hparams.get("augment"),
     )
     train_rows = read_csv_rows(manifest_folder / "train.csv")
 
@@ -359,6 +375,8 @@ def apply_schedule(hparams_file, overrides):
     with open(hparams_file) as f:
         raw_hparams = yaml.load(f)
     user = dict(yaml.load(overrides) or {}) if isinstance(overrides, str) else dict(overrides or {})
+    if "schedules" not in raw_hparams:  # a yaml without schedules is its own setting
+        return user
     name = user.get("schedule", raw_hparams["schedule"])
     schedules = raw_hparams["schedules"] or {}
     if name not in schedules:
@@ -432,7 +450,12 @@ def main(argv):
     if if_main_process():
         skipped = bad_files.count()
         if hparams["model_folder"]:
-            folder = package_model(hparams["output_folder"], hparams["model_folder"], overwrite=True)
+            folder = package_model(
+                hparams["output_folder"],
+                hparams["model_folder"],
+                max_key=hparams.get("selection_key", "pesq"),
+                overwrite=True,
+            )
             print(f"Packaged model (for sslse-enhance --model / SpectrumAwareEnhancer): {folder}")
         print(f"Checkpoints: {hparams['save_folder']}")
         print(f"Enhanced validation samples: {hparams['samples_folder']}")

@@ -1,0 +1,175 @@
+"""The spectrum-aware mask head, its losses, channel augmentation; the default model's recipe end to end."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hyperpyyaml import load_hyperpyyaml
+from recipe_helpers import DNS_RECIPE, load_recipe_module
+
+from speechbrain_sslse.data.mixing import ChannelAugment
+from speechbrain_sslse.lobes import SpectralMaskHead, SpectrumAwareVocoder, SSLEncoder
+from speechbrain_sslse.lobes.losses import SpectralReconstructionLoss, compressed_spectrum_loss
+
+MASK_YAML = DNS_RECIPE / "hparams" / "mask_head.yaml"
+
+
+def _unit_mask_head(**kwargs):
+    """A head whose mask is exactly 1 everywhere (output weights zero, bias atanh(1 / bound))."""
+    head = SpectralMaskHead(in_channels=8, channels=8, num_blocks=1, **kwargs)
+    with torch.no_grad():
+        head.out.bias.zero_()
+        head.out.bias[0::2] = math.atanh(1.0 / head.mask_bound)
+    return head
+
+
+@pytest.mark.parametrize("length", [1600, 16000, 16001, 23457])
+def test_unit_mask_returns_the_input_exactly(length):
+    head = _unit_mask_head()
+    noisy = 0.1 * torch.randn(2, length, generator=torch.Generator().manual_seed(length))
+    frames = length // 160 + 1
+    out = head(torch.randn(2, frames, 8), noisy)
+    assert out.shape == noisy.shape
+    assert float((out - noisy).abs().max()) < 1e-5
+
+
+def test_mask_is_bounded_and_features_change_the_output():
+    torch.manual_seed(0)
+    head = SpectralMaskHead(in_channels=8, channels=16, num_blocks=2, gru_layers=1, mask_bound=1.2)
+    torch.nn.init.normal_(head.out.weight, std=5.0)  # large raw masks
+    features = torch.randn(1, 101, 8)
+    mask = head.mask(features)
+    assert mask.shape == (1, 257, 101) and mask.dtype == torch.complex64
+    assert float(mask.abs().max()) <= 1.2 + 1e-6
+    noisy = torch.randn(1, 16000)
+    assert not torch.allclose(head(features, noisy), head(features + 1.0, noisy))
+
+
+def test_vocoder_with_mask_head_keeps_each_item_independent_of_padding(tiny_tera_ckpt):
+    torch.manual_seed(0)
+    vocoder = SpectrumAwareVocoder(
+        SSLEncoder("tera", ckpt=tiny_tera_ckpt),
+        d_model=16,
+        fusion_options={"num_heads": 2, "ffn_dim": 32},
+        generator=SpectralMaskHead(in_channels=16, channels=16, num_blocks=2),
+    ).eval()
+    assert vocoder.family == "speechbrain_sslse.lobes.SpectralMaskHead"
+    assert vocoder.config["generator"]["channels"] == 16
+    noisy = 0.1 * torch.randn(2, 8000, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        batch = vocoder(noisy, torch.tensor([1.0, 0.5]))
+        alone = vocoder(noisy[1:, :4000])
+    assert torch.allclose(batch[1, :4000], alone[0], atol=1e-5)
+    assert torch.all(batch[1, 4000:] == 0)
+    with pytest.raises(ValueError, match="input channels"):
+        SpectrumAwareVocoder(
+            SSLEncoder("tera", ckpt=tiny_tera_ckpt), d_model=32, generator=SpectralMaskHead(in_channels=16)
+        )
+
+
+def test_spectrum_only_control_never_runs_the_ssl_encoder(tiny_tera_ckpt):
+    encoder = SSLEncoder("tera", ckpt=tiny_tera_ckpt)
+    calls = []
+    encoder.register_forward_hook(lambda *args: calls.append(1))
+    vocoder = SpectrumAwareVocoder(
+        encoder,
+        fusion="spectrum_only",
+        d_model=16,
+        fusion_options={"num_heads": 2, "ffn_dim": 32},
+        generator=SpectralMaskHead(in_channels=16, channels=16, num_blocks=1),
+    )
+    assert vocoder(torch.randn(1, 4000)).shape == (1, 4000)
+    assert calls == []
+
+
+def test_reconstruction_loss_is_zero_on_the_target_and_orders_estimates():
+    target = 0.1 * torch.randn(2, 1, 8000, generator=torch.Generator().manual_seed(0))
+    noise = 0.05 * torch.randn(2, 1, 8000, generator=torch.Generator().manual_seed(1))
+    loss = SpectralReconstructionLoss()
+    assert float(loss(None, target, target)["G_loss"]) < 1e-6
+    near, far = loss(None, target + 0.1 * noise, target), loss(None, target + noise, target)
+    assert float(near["G_loss"]) < float(far["G_loss"])
+    # the complex term sees the phase: a sign flip costs, its magnitude term does not
+    flipped = compressed_spectrum_loss(-target[:, 0], target[:, 0], complex_weight=0.0)
+    assert float(flipped) < 1e-8
+    assert float(compressed_spectrum_loss(-target[:, 0], target[:, 0], complex_weight=1.0)) > 0.1
+
+
+def test_channel_augment_colours_mixture_and_target_alike_and_clips_only_the_mixture():
+    g = torch.Generator().manual_seed(0)
+    target = 0.1 * torch.randn(16000, generator=g)
+    noise = 0.1 * torch.randn(16000, generator=g)
+    colour = ChannelAugment(eq_probability=1.0, bandlimit_probability=1.0, clip_probability=0.0)
+    noisy_a, target_a = colour(target + noise, target, np.random.default_rng(3))
+    noise_a, _ = colour(noise, noise, np.random.default_rng(3))
+    assert not torch.allclose(target_a, target, atol=1e-3)  # coloured
+    assert torch.allclose(noisy_a - target_a, noise_a, atol=1e-4)  # the same linear filter on both
+    again = colour(target + noise, target, np.random.default_rng(3))
+    assert torch.equal(again[0], noisy_a)  # deterministic from the generator
+    clip = ChannelAugment(eq_probability=0.0, bandlimit_probability=0.0, clip_probability=1.0)
+    noisy_c, target_c = clip(target + noise, target, np.random.default_rng(0))
+    assert torch.equal(target_c, target)
+    assert float(noisy_c.abs().max()) < float((target + noise).abs().max())
+
+
+def test_mask_head_yaml_wires_the_head_into_the_vocoder(tmp_path):
+    with open(MASK_YAML) as f:
+        hparams = load_hyperpyyaml(f, {"output_folder": str(tmp_path)})
+    vocoder = hparams["generator"]
+    assert isinstance(vocoder.generator, SpectralMaskHead)
+    assert vocoder.generator is hparams["mask_head"]
+    assert vocoder.config["fusion"] == "cross_attention"
+    assert isinstance(hparams["generator_loss"], SpectralReconstructionLoss)
+    assert isinstance(hparams["augment"], ChannelAugment)
+
+
+@pytest.fixture(scope="module")
+def tiny_mask_run(tmp_path_factory, mini_corpus, tiny_tera_ckpt):
+    root = tmp_path_factory.mktemp("mask_run")
+    args = {
+        "output_folder": root / "run",
+        "manifest_folder": root / "manifests",
+        "data_folder": mini_corpus / "DNS",
+        "ssl_ckpt": tiny_tera_ckpt,
+        "number_of_epochs": 1,
+        "steps_per_epoch": 2,
+        "batch_size": 2,
+        "num_workers": 0,
+        "segment_seconds": 0.5,
+        "num_valid_mixtures": 1,
+        "valid_segment_seconds": 4.6,
+        "valid_batch_size": 1,
+        "num_samples_to_write": 1,
+        "d_model": 16,
+        "num_heads": 2,
+        "ffn_dim": 32,
+        "head_channels": 16,
+        "head_blocks": 2,
+        "head_dilations": "[1,2]",
+        "ckpt_interval_minutes": 0,
+    }
+    argv = [str(MASK_YAML)] + [f"--{k}={v}" for k, v in args.items()] + ["--noprogressbar"]
+    load_recipe_module().main(argv)
+    return root / "run"
+
+
+def test_mask_head_recipe_trains_validates_on_quality_and_packages(tiny_mask_run):
+    from speechbrain_sslse.inference import SpectrumAwareEnhancer
+
+    log = (tiny_mask_run / "train_log.txt").read_text()
+    assert "valid dnsmos_ovrl" in log and "valid quality" in log
+    model = tiny_mask_run / "model"
+    text = (model / "hyperparams.yaml").read_text()
+    assert "generator: !new:speechbrain_sslse.lobes.SpectralMaskHead" in text
+    assert "chunk_seconds: 2.0" in text and "overlap_seconds: 0.25" in text
+    enhancer = SpectrumAwareEnhancer.from_hparams(source=str(model), savedir=str(model))
+    assert enhancer.hparams.chunk_seconds == 2.0
+    noisy = 0.05 * torch.randn(1, 40000, generator=torch.Generator().manual_seed(0))
+    fast = enhancer.enhance_batch(noisy)
+    enhancer.configure_inference(fast=False)
+    eager = enhancer.enhance_batch(noisy)
+    assert fast.shape == noisy.shape and torch.isfinite(fast).all()
+    assert float((fast - eager).abs().max()) < 1e-4
+    long = enhancer.enhance_waveform(noisy[0])  # chunks of 2 s with overlap-add
+    assert long.shape == noisy[0].shape and torch.isfinite(long).all()
