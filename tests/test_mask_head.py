@@ -158,7 +158,7 @@ def test_mask_head_recipe_trains_validates_on_quality_and_packages(tiny_mask_run
     from speechbrain_sslse.inference import SpectrumAwareEnhancer
 
     log = (tiny_mask_run / "train_log.txt").read_text()
-    assert "valid dnsmos_ovrl" in log and "valid quality" in log
+    assert "valid dnsmos_ovrl" in log and "valid quality" in log and "cpu_hours: " in log
     model = tiny_mask_run / "model"
     text = (model / "hyperparams.yaml").read_text()
     assert "generator: !new:speechbrain_sslse.lobes.SpectralMaskHead" in text

@@ -23,6 +23,7 @@ Authors
 import csv
 import logging
 import os
+import resource
 import sys
 from pathlib import Path
 
@@ -31,6 +32,7 @@ import speechbrain as sb
 import torch
 from hyperpyyaml import load_hyperpyyaml
 from ruamel.yaml import YAML
+from speechbrain.core import INTRA_EPOCH_CKPT_FLAG
 from speechbrain.utils.distributed import if_main_process, run_on_main
 
 from speechbrain_sslse.audio import AudioError, atomic_path, write_audio
@@ -168,6 +170,27 @@ class EnhancementBrain(sb.Brain):
             self._dnsmos_scorer = DNSMOS(num_threads=1)
         return lambda wav: self._dnsmos_scorer(wav)["dnsmos_ovrl"]
 
+    def on_fit_start(self):
+        """Recovers the run, and the CPU time it had used, from the latest checkpoint."""
+        super().on_fit_start()
+        latest = self.checkpointer.find_checkpoint() if self.checkpointer is not None else None
+        self.cpu_seconds_before = float(latest.meta.get("cpu_seconds", 0.0)) if latest else 0.0
+        self._cpu_start = _process_cpu_seconds()
+
+    def cpu_seconds(self):
+        """CPU seconds this run has used so far, across resumed sessions (training process and workers)."""
+        return self.cpu_seconds_before + _process_cpu_seconds() - self._cpu_start
+
+    def _save_intra_epoch_ckpt(self):
+        """SpeechBrain's intra-epoch checkpoint, with the CPU time used so far in its metadata."""
+        self.checkpointer.save_and_keep_only(
+            end_of_epoch=False,
+            num_to_keep=1,
+            ckpt_predicate=lambda c: INTRA_EPOCH_CKPT_FLAG in c.meta,
+            meta={INTRA_EPOCH_CKPT_FLAG: True, "cpu_seconds": self.cpu_seconds()},
+            verbosity=logging.DEBUG,
+        )
+
     def on_stage_start(self, stage, epoch=None):
         """Resets the per-stage statistics."""
         self.stage_sums, self.stage_count = {}, 0
@@ -191,14 +214,20 @@ class EnhancementBrain(sb.Brain):
             self.scheduler_g.step()
             self.scheduler_d.step()
             weights = [round(float(w), 4) for w in _unwrap(self.modules.generator).layer_weights]
+            cpu_seconds = self.cpu_seconds()
             self.hparams.train_logger.log_stats(
-                stats_meta={"epoch": epoch, "lr_g": lr_g, "layer_weights": weights},
+                stats_meta={
+                    "epoch": epoch,
+                    "lr_g": lr_g,
+                    "cpu_hours": round(cpu_seconds / 3600, 4),
+                    "layer_weights": weights,
+                },
                 train_stats=getattr(self, "train_stats", None),
                 valid_stats=stats,
             )
             key = getattr(self.hparams, "selection_key", "pesq")
             kept = ("stoi", "pesq", "dnsmos_ovrl", "quality")
-            meta = {"epoch": epoch, **{m: stats[m] for m in kept if m in stats}}
+            meta = {"epoch": epoch, "cpu_seconds": cpu_seconds, **{m: stats[m] for m in kept if m in stats}}
             self.checkpointer.save_and_keep_only(
                 meta=meta, max_keys=[key], num_to_keep=self.hparams.keep_checkpoints
             )
@@ -224,6 +253,12 @@ class EnhancementBrain(sb.Brain):
             self.checkpointer.add_recoverable("optimizer_d", self.optimizer_d)
             self.checkpointer.add_recoverable("scheduler_g", self.scheduler_g)
             self.checkpointer.add_recoverable("scheduler_d", self.scheduler_d)
+
+
+def _process_cpu_seconds():
+    """CPU seconds of this process and of its finished children (data loader workers)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def _unwrap(module):

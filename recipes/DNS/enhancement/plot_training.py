@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+"""Learning curves of DNS-recipe runs: validation DNSMOS OVRL, STOI, PESQ and quality against CPU-hours.
+
+Reads each run's ``train_log.txt`` (``cpu_hours`` is logged per epoch by train.py; epochs
+logged before a run had it are placed by proportion and drawn hollow). With
+``--reference``, the unprocessed validation mixtures of the first run (and, with
+``--peer NAME``, a comparison enhancer from :mod:`speechbrain_sslse.peers`) are scored
+once with the same metrics and drawn as horizontal lines (cached in ``valid_reference.json``
+in the run folder): a yardstick on the validation set, never on the test set.
+
+    python plot_training.py ~/.cache/speechbrain-sslse/runs/mask_head \\
+        ~/.cache/speechbrain-sslse/runs/mask_head_spectrum_only --reference --peer gtcrn \\
+        --output learning_curves.png
+"""
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+METRICS = ("dnsmos_ovrl", "stoi", "pesq", "quality")
+_FIELD = re.compile(r"(valid|train)?\s*([A-Za-z_0-9]+): ([-+0-9.eE]+|nan)")
+
+
+def parse_log(path):
+    """Epoch rows of a train_log.txt: ``[{"epoch": int, "cpu_hours": float or None, "valid": {...}}]``.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> log = Path(tempfile.mkdtemp()) / "train_log.txt"
+    >>> _ = log.write_text("epoch: 1, lr_g: 1.00e-03, cpu_hours: 0.25, layer_weights: [0.2, 0.3] - "
+    ...                    "train G_loss: 2.10 - valid stoi: 7.80e-01, valid dnsmos_ovrl: 1.81\\n")
+    >>> parse_log(log)
+    [{'epoch': 1, 'cpu_hours': 0.25, 'valid': {'stoi': 0.78, 'dnsmos_ovrl': 1.81}}]
+    """
+    rows = []
+    for line in Path(path).read_text().splitlines():
+        parts = line.split(" - ")
+        if not parts or not parts[0].startswith("epoch:"):
+            continue
+        meta = dict((m.group(2), m.group(3)) for m in _FIELD.finditer(parts[0]))
+        valid = {}
+        for part in parts[1:]:
+            if part.startswith("valid"):
+                valid = {m.group(2): float(m.group(3)) for m in _FIELD.finditer(part)}
+        rows.append(
+            {
+                "epoch": int(float(meta["epoch"])),
+                "cpu_hours": float(meta["cpu_hours"]) if "cpu_hours" in meta else None,
+                "valid": valid,
+            }
+        )
+    return rows
+
+
+def fill_cpu_hours(rows):
+    """Rows without ``cpu_hours`` get ``epoch * (first known cpu_hours / its epoch)``; returns a flag list."""
+    known = [r for r in rows if r["cpu_hours"] is not None]
+    per_epoch = known[0]["cpu_hours"] / known[0]["epoch"] if known else None
+    estimated = []
+    for r in rows:
+        estimated.append(r["cpu_hours"] is None)
+        if r["cpu_hours"] is None:
+            r["cpu_hours"] = r["epoch"] * per_epoch if per_epoch else float(r["epoch"])
+    return estimated
+
+
+def reference_scores(run, peer=None):
+    """Scores of the unprocessed (or ``peer``-enhanced) validation mixtures of ``run`` (cached)."""
+    cache = Path(run) / "valid_reference.json"
+    cached = json.loads(cache.read_text()) if cache.is_file() else {}
+    name = peer or "unprocessed"
+    if name in cached:
+        return cached[name]
+    import numpy as np
+    import torch
+    from hyperpyyaml import load_hyperpyyaml
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import train
+
+    from speechbrain_sslse.metrics import DNSMOS, pesq_wb, stoi
+
+    with open(Path(run) / "hyperparams.yaml") as f:
+        hparams = load_hyperpyyaml(f, {"output_folder": str(run)})
+    _, valid, _ = train.dataio_prepare(hparams, Path(hparams["manifest_folder"]))
+    dnsmos = DNSMOS(num_threads=1)
+    enhance = None
+    if peer:
+        from speechbrain_sslse.peers import enhance_with_peer
+
+        def enhance(wav):
+            return enhance_with_peer(peer, wav)
+
+    scores = {m: [] for m in ("stoi", "pesq", "dnsmos_ovrl")}
+    for item in valid:
+        noisy, clean = item["noisy_sig"], item["clean_sig"]
+        est = enhance(noisy) if enhance else noisy
+        est = torch.as_tensor(est, dtype=torch.float32)
+        scores["stoi"].append(train._score(stoi, est, clean))
+        scores["pesq"].append(train._score(pesq_wb, est, clean))
+        scores["dnsmos_ovrl"].append(train._score(lambda w: dnsmos(w)["dnsmos_ovrl"], est))
+    out = {m: float(np.nanmean(v)) for m, v in scores.items()}
+    out["quality"] = out["dnsmos_ovrl"] + 5.0 * out["stoi"]
+    cached[name] = out
+    cache.write_text(json.dumps(cached, indent=2))
+    return out
+
+
+def plot(runs, output, references=None):
+    """One panel per metric, one line per run; reference scores as horizontal lines."""
+    fig, axes = plt.subplots(1, len(METRICS), figsize=(4.2 * len(METRICS), 3.6))
+    for run in runs:
+        rows = parse_log(Path(run) / "train_log.txt")
+        estimated = fill_cpu_hours(rows)
+        for ax, metric in zip(axes, METRICS):
+            pts = [(r["cpu_hours"], r["valid"].get(metric), e) for r, e in zip(rows, estimated)]
+            pts = [p for p in pts if p[1] is not None]
+            if not pts:
+                continue
+            (line,) = ax.plot([p[0] for p in pts], [p[1] for p in pts], "-", label=Path(run).name)
+            for x, y, est in pts:
+                ax.plot(x, y, "o", color=line.get_color(), mfc="none" if est else line.get_color(), ms=4)
+    for name, values in (references or {}).items():
+        for ax, metric in zip(axes, METRICS):
+            if metric in values:
+                ax.axhline(values[metric], ls="--", lw=1, color="gray" if name == "unprocessed" else "black")
+                where = (0, values[metric])
+                ax.annotate(name, where, xycoords=("axes fraction", "data"), fontsize=7, va="bottom")
+    for ax, metric in zip(axes, METRICS):
+        ax.set_xlabel("CPU-hours")
+        ax.set_title(f"validation {metric}")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    Path(output).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(output, dpi=110)
+    plt.close(fig)
+    return output
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", help="run folders (output_folder of train.py)")
+    parser.add_argument("--output", default="learning_curves.png")
+    parser.add_argument("--reference", action="store_true", help="score the unprocessed validation set")
+    parser.add_argument("--peer", action="append", default=[], help="also score a peer on it")
+    args = parser.parse_args(argv)
+    for run in args.runs:
+        if not (Path(run) / "train_log.txt").is_file():
+            print(f"error: {run} has no train_log.txt; pass a train.py output_folder", file=sys.stderr)
+            return 2
+    references = {}
+    if args.reference:
+        references["unprocessed"] = reference_scores(args.runs[0])
+        for peer in args.peer:
+            references[peer] = reference_scores(args.runs[0], peer)
+        print(json.dumps(references, indent=2))
+    print(plot(args.runs, args.output, references))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
