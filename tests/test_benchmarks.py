@@ -12,7 +12,14 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 @pytest.mark.parametrize(
     "script",
-    ["bench_lobes.py", "bench_inference.py", "bench_candidates.py", "bench_train.py", "bench_data.py"],
+    [
+        "bench_lobes.py",
+        "bench_inference.py",
+        "bench_candidates.py",
+        "bench_train.py",
+        "bench_data.py",
+        "bench_peers.py",
+    ],
 )
 def test_benchmark_runs_in_quick_mode(script, tmp_path):
     result = subprocess.run(
