@@ -17,20 +17,7 @@ from pathlib import Path
 
 from speechbrain_sslse.packaging import package_model
 
-LIMITS = """## Known limits
-
-- Trained on CPU for a few thousand steps (the paper trains for about 500 k steps on
-  GPUs): the output is intelligible and much less noisy, but it carries vocoder
-  artefacts (buzz, smeared consonants), more so at -7 and 0 dB.
-- The SSL encoder is the small TERA shipped in the package (1,000 pretraining steps on
-  69 minutes of speech), not TERA base; replace it by training with
-  `--ssl_ckpt=/path/to/tera.ckpt`.
-- Training speech: 217 LibriSpeech speakers (45 min) and 24 eSpeak NG speakers; noises:
-  3 real recordings and the mini corpus's synthetic noises; RIRs: simulated rooms and
-  one measured RIR. Expect weaker results on languages, microphones and noises far from
-  these.
-- 16 kHz mono output; inputs are resampled and downmixed.
-"""
+DEFAULT_LIMITS = Path(__file__).resolve().parent / "shipped" / "limits.md"
 
 
 def demote_headings(markdown):
@@ -47,6 +34,9 @@ def budget_lines(run):
     env = Path(run) / "env.log"
     lines = ["## Training budget", ""]
     lines.append(f"- {len(epochs)} epochs logged in `train_log.txt` (schedule: `train_hyperparams.yaml`).")
+    hours = re.findall(r"cpu_hours: ([0-9.eE+-]+)", "\n".join(epochs))
+    if hours:
+        lines.append(f"- CPU time of the whole run: {float(hours[-1]):.2f} CPU-hours.")
     if env.is_file():
         lines.append("- Hardware: the 2-core development CPU, one torch thread per run (no GPU).")
     return lines
@@ -59,6 +49,8 @@ def main(argv=None):
     parser.add_argument("--output", required=True, help="model folder to write")
     parser.add_argument("--budget", default=None, help="JSON file with the measured training time")
     parser.add_argument("--notes", default=None, help="markdown file added after the test results")
+    parser.add_argument("--limits", default=str(DEFAULT_LIMITS), help="markdown file: the known limits")
+    parser.add_argument("--checkpoint", default=None, help="save/CKPT+... (default: best validation)")
     parser.add_argument("--overwrite", action="store_true")
     args = parser.parse_args(argv)
     table = (Path(args.eval) / "table.md").read_text()
@@ -69,8 +61,17 @@ def main(argv=None):
     if args.budget:
         for key, value in json.loads(Path(args.budget).read_text()).items():
             notes.append(f"- {key}: {value}")
-    notes += ["", LIMITS]
-    folder = package_model(args.run, args.output, notes=notes, overwrite=args.overwrite)
+    notes += ["", Path(args.limits).read_text().strip(), ""]
+    hparams = (Path(args.run) / "hyperparams.yaml").read_text()
+    key = re.search(r"^selection_key: *(\w+)", hparams, re.M)
+    folder = package_model(
+        args.run,
+        args.output,
+        checkpoint=args.checkpoint,
+        max_key=key.group(1) if key else "pesq",
+        notes=notes,
+        overwrite=args.overwrite,
+    )
     size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
     print(f"default model written: {folder} ({size / 2**20:.1f} MB)")
     print(re.sub(r"\n{3,}", "\n\n", table))
