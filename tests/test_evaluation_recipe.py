@@ -101,9 +101,13 @@ def test_testset_from_assets_folders_with_held_out_speakers(assets, tmp_path):
     speech = assets / "speech" / "librispeech-train-clean-100-excerpt"
     speakers = sorted({p.name.split("-")[0] for p in speech.glob("*.flac")})[:4]
     out = tmp_path / "assets_ts"
+    rirs = tmp_path / "rirs"  # the four WAV RIRs only (rir/ also holds 56 measured FLAC ones)
+    rirs.mkdir()
+    for wav in sorted((assets / "rir").glob("rir*.wav")):
+        (rirs / wav.name).symlink_to(wav)
     proc = run(
         "create_testset.py", "--speech_folder", speech, "--noise_folder", assets / "noise",
-        "--rir_folder", assets / "rir", "--output_folder", out, "--crop_duration", 4,
+        "--rir_folder", rirs, "--output_folder", out, "--crop_duration", 4,
         "--held_out_speakers", ",".join(speakers),
     )  # fmt: skip
     rows = read_rows(out / "manifest.csv")

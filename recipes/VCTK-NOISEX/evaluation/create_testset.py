@@ -14,8 +14,11 @@ Written under ``--output_folder``:
 - ``reverberant/<id>.wav``: the reverberant speech alone (aligned with the target);
 - ``noisy/<id>.wav``: reverberant speech + noise (the model's input);
 - ``manifest.csv``: ``id,clean,noisy,snr,noise,rir,t60,speaker`` then ``duration,
-  reverberant,snr_reference,noise_offset,source``. Audio paths are relative to the
-  manifest's folder (POSIX separators), so the folder can be moved as a whole.
+  reverberant,snr_reference,noise_offset,source,kind,corpus,noise_source,rir_source,
+  noisy_source``. Audio paths are relative to the manifest's folder (POSIX separators),
+  so the folder can be moved as a whole; ``source``, ``noise_source`` and ``rir_source``
+  are the absolute (resolved) paths of the files each item was made from, ``kind`` is
+  ``synthetic`` (``real`` for recorded pairs, see ``create_real_testset.py``).
 
 SNR: measured between the *reverberant* speech (the speech actually present in the
 mixture, as in the DNS Challenge synthesiser) and the noise:
@@ -38,9 +41,13 @@ Sources (choose one of each pair):
   audio files; speaker = first token of the file name before ``-`` or ``_``, e.g.
   LibriSpeech ``103-1240-0000`` -> ``103``, else the parent folder's name);
 - noise: ``--noisex_folder`` (one file per noise type) or ``--noise_folder``;
-- RIRs: ``--mit_ir_folder`` or ``--rir_folder`` (``*.wav``, first channel used).
+- RIRs: ``--mit_ir_folder`` or ``--rir_folder`` (first channel used).
   T60 is measured (Schroeder, T20) unless ``--t60_table`` gives it; RIRs outside
   [--t60_min, --t60_max] are excluded and counted in the log.
+
+Folders are searched recursively, through symbolic links, for any audio format
+soundfile reads (WAV, FLAC, OGG, SPHERE); relative and linked folders work, and files of
+the same name in different folders get distinct ids.
 
 Re-running with the same options resumes: files already written are kept.
 
@@ -57,6 +64,7 @@ import csv
 import json
 import logging
 import math
+import os
 import re
 import sys
 from pathlib import Path
@@ -85,6 +93,11 @@ MANIFEST_FIELDS = [
     "snr_reference",
     "noise_offset",
     "source",
+    "kind",
+    "corpus",
+    "noise_source",
+    "rir_source",
+    "noisy_source",
 ]
 AUDIO_EXTS = (".wav", ".flac", ".sph", ".ogg")
 
@@ -100,7 +113,7 @@ def parse_args(argv=None):
     noise.add_argument("--noise_folder", help="any folder of noise files (searched recursively)")
     rir = p.add_mutually_exclusive_group(required=True)
     rir.add_argument("--mit_ir_folder", help="MIT IR Survey folder (*.wav)")
-    rir.add_argument("--rir_folder", help="any folder of RIR *.wav files")
+    rir.add_argument("--rir_folder", help="any folder of RIR files (searched recursively)")
     p.add_argument("--output_folder", required=True, help="where clean/, noisy/, manifest.csv go")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
@@ -137,14 +150,69 @@ def speaker_of(path):
     return m.group(1) if m else Path(path).parent.name
 
 
+def walk_audio(folder, exts=AUDIO_EXTS):
+    """Audio files under ``folder`` (recursively, through symbolic links), sorted.
+
+    The paths are ``folder`` as given (made absolute, links *not* resolved) joined with
+    the relative path of each file, so ``path.relative_to(folder)`` always works. Linked
+    subfolders are followed, except a link back to a folder above it (a loop). Hidden
+    files are left out.
+
+    Example
+    -------
+    >>> import os, tempfile
+    >>> d = Path(tempfile.mkdtemp()); (d / "a").mkdir(); (d / "a" / "x.FLAC").touch()
+    >>> os.symlink(d / "a", d / "b"); os.symlink(d, d / "a" / "loop")
+    >>> [p.relative_to(d).as_posix() for p in walk_audio(d)]
+    ['a/x.FLAC', 'b/x.FLAC']
+    """
+    folder = Path(os.path.abspath(Path(folder).expanduser()))
+    files = []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        here = Path(dirpath)
+        above = {os.path.realpath(folder / p) for p in here.relative_to(folder).parents}
+        if os.path.realpath(here) in above:  # a link back to a folder above: a loop
+            dirnames[:] = []
+            continue
+        for name in filenames:
+            path = here / name
+            if not name.startswith(".") and path.suffix.lower() in exts and path.is_file():
+                files.append(path)
+    return sorted(files)
+
+
 def _audio_files(folder, what, exts=AUDIO_EXTS):
-    folder = Path(folder).expanduser()
+    folder = Path(os.path.abspath(Path(folder).expanduser()))
     if not folder.is_dir():
         raise FileNotFoundError(f"{what} folder '{folder}' does not exist. Pass an existing folder.")
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in exts)
+    files = walk_audio(folder, exts)
     if not files:
         raise FileNotFoundError(f"{what} folder '{folder}' holds no audio files ({', '.join(exts)}).")
-    return folder.resolve(), files
+    return folder, files
+
+
+def unique_ids(files, root):
+    """One id per file: its stem, or for a repeated stem its path below ``root`` joined by ``_``.
+
+    Any id still taken gets ``_2``, ``_3``, ... so no two files share one (their outputs
+    would overwrite each other).
+
+    Example
+    -------
+    >>> unique_ids([Path("/r/a/x.wav"), Path("/r/b/x.wav"), Path("/r/b_x.flac")], Path("/r"))
+    ['x', 'b_x', 'b_x_2']
+    """
+    ids, taken = [], set()
+    for f in files:
+        uid = f.stem
+        if uid in taken:
+            uid = "_".join(Path(f).relative_to(root).with_suffix("").parts)
+        base, k = uid, 2
+        while uid in taken:
+            uid, k = f"{base}_{k}", k + 1
+        taken.add(uid)
+        ids.append(uid)
+    return ids
 
 
 def list_speech(args):
@@ -152,12 +220,10 @@ def list_speech(args):
     if args.vctk_folder:
         return read_vctk(args.vctk_folder)
     root, files = _audio_files(args.speech_folder, "speech")
-    items, seen = [], set()
-    for f in files:
-        uid = f.stem if f.stem not in seen else "_".join(f.relative_to(root).with_suffix("").parts)
-        seen.add(uid)
-        items.append({"id": uid, "path": str(f.resolve()), "speaker": speaker_of(f)})
-    return items
+    return [
+        {"id": uid, "path": str(f.resolve()), "speaker": speaker_of(f)}
+        for uid, f in zip(unique_ids(files, root), files)
+    ]
 
 
 def list_noises(args):
@@ -166,7 +232,10 @@ def list_noises(args):
         items = read_noisex(args.noisex_folder)
     else:
         root, files = _audio_files(args.noise_folder, "noise")
-        items = [{"name": "_".join(f.relative_to(root).with_suffix("").parts), "path": str(f)} for f in files]
+        items = [
+            {"name": "_".join(f.relative_to(root).with_suffix("").parts), "path": str(f.resolve())}
+            for f in files
+        ]
     if args.noise_types:
         wanted = [n.strip() for n in args.noise_types.split(",") if n.strip()]
         unknown = sorted(set(wanted) - {i["name"] for i in items})
@@ -180,13 +249,12 @@ def list_rirs(args):
     """RIR items ``{name, path}`` from the MIT IR Survey or a generic folder."""
     if args.mit_ir_folder:
         root = Path(args.mit_ir_folder).expanduser().resolve()
-        items = read_mit_ir(root)
-    else:
-        root, files = _audio_files(args.rir_folder, "RIR", exts=(".wav",))
-        items = [{"name": f.stem, "path": str(f)} for f in files]
-    for item in items:
-        item["name"] = Path(item["path"]).relative_to(root).with_suffix("").as_posix()
-    return items
+        items = read_mit_ir(root)  # absolute paths below the resolved root
+        for item in items:
+            item["name"] = Path(item["path"]).relative_to(root).with_suffix("").as_posix()
+        return items
+    root, files = _audio_files(args.rir_folder, "RIR")
+    return [{"name": f.relative_to(root).with_suffix("").as_posix(), "path": str(f.resolve())} for f in files]
 
 
 def read_t60_table(path):
@@ -344,6 +412,40 @@ def draw_offset(seed, index, noise_length, length):
     return int(np.random.default_rng([seed, 2, index]).integers(0, noise_length - length))
 
 
+def segment_offset(seed, index, noise_wav, length, active=False, tries=8, min_ratio=0.5):
+    """Start (in samples) of the noise segment of item ``index``.
+
+    ``active=False``: :func:`draw_offset`. ``active=True``: up to ``tries`` seeded starts
+    are drawn (the first is :func:`draw_offset`'s) and the first whose segment has at
+    least ``min_ratio`` of the recording's mean power is taken (else the most powerful
+    one drawn), so that sparse noises (a dog bark in a 5-s clip) are not cut to silence.
+
+    Example
+    -------
+    >>> import torch
+    >>> burst = torch.zeros(16000); burst[12000:13000] = 1.0
+    >>> start = segment_offset(0, 0, burst, 4000, active=True)
+    >>> float(burst[start : start + 4000].abs().sum()) > 0
+    True
+    """
+    n = noise_wav.shape[-1]
+    if n <= length:
+        return 0
+    if not active:
+        return draw_offset(seed, index, n, length)
+    rng = np.random.default_rng([seed, 2, index])
+    whole = float(power(noise_wav))
+    best, best_power = 0, -1.0
+    for _ in range(tries):
+        start = int(rng.integers(0, n - length))
+        p = float(power(noise_wav[start : start + length]))
+        if p >= min_ratio * whole:
+            return start
+        if p > best_power:
+            best, best_power = start, p
+    return best
+
+
 def _level_gain(x, level_db, peak=0.99):
     """Gain bringing ``x`` to an RMS of ``level_db`` dBFS, lowered if its peak would pass ``peak``."""
     gain = 10.0 ** (level_db / 20.0) / math.sqrt(float(power(x)) + 1e-12)
@@ -351,7 +453,7 @@ def _level_gain(x, level_db, peak=0.99):
     return gain * (peak / top if top > peak else 1.0)
 
 
-def synthesize(entry, noise_wav, seed, speech_level=-25.0, mixture_level=-25.0, crop=0.0):
+def synthesize(entry, noise_wav, seed, speech_level=-25.0, mixture_level=-25.0, crop=0.0, active_noise=False):
     """Makes one test item.
 
     Arguments
@@ -368,6 +470,8 @@ def synthesize(entry, noise_wav, seed, speech_level=-25.0, mixture_level=-25.0, 
         RMS level of the noisy mixture in dBFS (the reverberant speech gets the same gain).
     crop : float
         Keep the first ``crop`` seconds of the utterance (0 = all).
+    active_noise : bool
+        Choose a noise segment that is not (nearly) silent (:func:`segment_offset`).
 
     Returns
     -------
@@ -379,7 +483,7 @@ def synthesize(entry, noise_wav, seed, speech_level=-25.0, mixture_level=-25.0, 
         speech = speech[: int(round(crop * SAMPLE_RATE))]
     reverberant, target = reverberate(speech, entry["rir"]["wav"])
     length = speech.shape[-1]
-    offset = draw_offset(seed, entry["index"], noise_wav.shape[-1], length)
+    offset = segment_offset(seed, entry["index"], noise_wav, length, active_noise)
     noise = fit_length(noise_wav, length, offset)
     _, scaled = mix_at_snr(reverberant, noise, entry["snr"])
     noisy = reverberant + scaled
@@ -405,6 +509,109 @@ def config_of(args, rir_counts, n_speech):
     cfg["rirs_kept"] = rir_counts["kept"]
     cfg["speech_files"] = n_speech
     return cfg
+
+
+def prepare_output(out, cfg):
+    """Creates ``out`` and records ``cfg`` in ``testset_config.json`` there.
+
+    Exits with a one-line error when ``out`` already holds a test set made with other
+    options (resuming needs the same ones).
+    """
+    cfg_path = out / "testset_config.json"
+    if cfg_path.is_file() and json.loads(cfg_path.read_text()) != cfg:
+        sys.exit(
+            f"error: {out} holds a test set made with other options ({cfg_path}). "
+            "Use another --output_folder or delete that one."
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(cfg_path) as tmp:
+        Path(tmp).write_text(json.dumps(cfg, indent=2))
+
+
+def write_items(plan, out, seed, speech_level=-25.0, mixture_level=-25.0, crop=0.0, active_noise=False):
+    """Synthesises every plan entry into ``out/{clean,reverberant,noisy}/<id>.wav``.
+
+    Files already written are kept (resuming). An unusable speech file is skipped and
+    named in the log; an unusable noise file ends the run (every item using it would fail).
+
+    Arguments
+    ---------
+    plan : list of dict
+        Entries of :func:`make_plan` (``id, path, speaker, duration, snr, noise, rir,
+        index``; optional ``corpus``).
+    out : Path
+        Output folder.
+    seed : int
+        Test-set seed.
+    speech_level, mixture_level, crop, active_noise
+        As in :func:`synthesize`.
+
+    Returns
+    -------
+    list of dict
+        Manifest rows (:data:`MANIFEST_FIELDS`), ``kind`` = ``synthetic``.
+    """
+    noise_cache = {}
+    rows = []
+    for entry in tqdm(plan, desc="test set", unit="utt"):
+        uid = entry["id"]
+        rel = {k: f"{k}/{uid}.wav" for k in ("clean", "reverberant", "noisy")}
+        name = entry["noise"]["name"]
+        try:
+            if name not in noise_cache:
+                noise_cache[name] = read_audio(entry["noise"]["path"], min_duration=0.1)
+            if all((out / r).is_file() for r in rel.values()):  # resumed: already written
+                length = audio_info(out / rel["clean"])[1]
+                offset = segment_offset(seed, entry["index"], noise_cache[name], length, active_noise)
+                offset /= SAMPLE_RATE
+            else:
+                item = synthesize(
+                    entry, noise_cache[name], seed, speech_level, mixture_level, crop, active_noise
+                )  # fmt: skip
+                for key in ("clean", "reverberant", "noisy"):
+                    write_audio(out / rel[key], item[key], SAMPLE_RATE)
+                offset = item["noise_offset"]
+        except AudioError as err:
+            if err.file != str(entry["path"]):  # a noise file: every item using it would fail
+                sys.exit(f"error: {err}")
+            logger.warning("skipping unusable speech file: %s", err)  # e.g. NaN/Inf samples
+            continue
+        duration = entry["duration"]
+        if crop > 0:
+            duration = min(duration, crop)
+        rows.append(
+            {
+                "id": uid,
+                "clean": rel["clean"],
+                "noisy": rel["noisy"],
+                "snr": f"{entry['snr']:g}",
+                "noise": entry["noise"]["name"],
+                "rir": entry["rir"]["name"],
+                "t60": f"{entry['rir']['t60']:.3f}",
+                "speaker": entry["speaker"],
+                "duration": f"{duration:.3f}",
+                "reverberant": rel["reverberant"],
+                "snr_reference": "reverberant",
+                "noise_offset": f"{offset:.4f}",
+                "source": entry["path"],
+                "kind": "synthetic",
+                "corpus": entry.get("corpus", ""),
+                "noise_source": entry["noise"]["path"],
+                "rir_source": entry["rir"]["path"],
+                "noisy_source": "",
+            }
+        )
+    return rows
+
+
+def write_manifest(out, rows):
+    """Writes ``out/manifest.csv`` (atomically) and returns its path."""
+    manifest = out / "manifest.csv"
+    with atomic_path(manifest) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=MANIFEST_FIELDS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return manifest
 
 
 def main(argv=None):
@@ -448,68 +655,11 @@ def main(argv=None):
         logger.warning("only %d utterances available (asked for %d)", len(utterances), args.num_utterances)
     plan = make_plan(utterances, noises, rirs, snrs, args.seed)
 
-    cfg = config_of(args, rir_counts, len(speech))
-    cfg_path = out / "testset_config.json"
-    if cfg_path.is_file() and json.loads(cfg_path.read_text()) != cfg:
-        sys.exit(
-            f"error: {out} holds a test set made with other options ({cfg_path}). "
-            "Use another --output_folder or delete that one."
-        )
-    out.mkdir(parents=True, exist_ok=True)
-    with atomic_path(cfg_path) as tmp:
-        Path(tmp).write_text(json.dumps(cfg, indent=2))
-
-    noise_cache = {}
-    rows = []
-    for entry in tqdm(plan, desc="test set", unit="utt"):
-        uid = entry["id"]
-        rel = {k: f"{k}/{uid}.wav" for k in ("clean", "reverberant", "noisy")}
-        name = entry["noise"]["name"]
-        try:
-            if name not in noise_cache:
-                noise_cache[name] = read_audio(entry["noise"]["path"], min_duration=0.1)
-            if all((out / r).is_file() for r in rel.values()):  # resumed: already written
-                length = audio_info(out / rel["clean"])[1]
-                offset = draw_offset(args.seed, entry["index"], noise_cache[name].shape[-1], length)
-                offset /= SAMPLE_RATE
-            else:
-                item = synthesize(
-                    entry, noise_cache[name], args.seed, args.speech_level, args.mixture_level,
-                    args.crop_duration,
-                )  # fmt: skip
-                for key in ("clean", "reverberant", "noisy"):
-                    write_audio(out / rel[key], item[key], SAMPLE_RATE)
-                offset = item["noise_offset"]
-        except AudioError as err:
-            if err.file != str(entry["path"]):  # a noise file: every item using it would fail
-                sys.exit(f"error: {err}")
-            logger.warning("skipping unusable speech file: %s", err)  # e.g. NaN/Inf samples
-            continue
-        duration = entry["duration"]
-        if args.crop_duration > 0:
-            duration = min(duration, args.crop_duration)
-        rows.append(
-            {
-                "id": uid,
-                "clean": rel["clean"],
-                "noisy": rel["noisy"],
-                "snr": f"{entry['snr']:g}",
-                "noise": entry["noise"]["name"],
-                "rir": entry["rir"]["name"],
-                "t60": f"{entry['rir']['t60']:.3f}",
-                "speaker": entry["speaker"],
-                "duration": f"{duration:.3f}",
-                "reverberant": rel["reverberant"],
-                "snr_reference": "reverberant",
-                "noise_offset": f"{offset:.4f}",
-                "source": entry["path"],
-            }
-        )
-    manifest = out / "manifest.csv"
-    with atomic_path(manifest) as tmp, open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=MANIFEST_FIELDS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
+    prepare_output(out, config_of(args, rir_counts, len(speech)))
+    rows = write_items(
+        plan, out, args.seed, args.speech_level, args.mixture_level, args.crop_duration
+    )  # fmt: skip
+    manifest = write_manifest(out, rows)
     counts = {s: sum(1 for r in rows if float(r["snr"]) == s) for s in snrs}
     logger.info("wrote %d items to %s; per SNR: %s", len(rows), manifest, counts)
     return manifest
