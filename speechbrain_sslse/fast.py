@@ -45,6 +45,8 @@ __all__ = [
     "default_precision",
     "resolve_precision",
     "check_inference_options",
+    "check_device",
+    "InferenceOptionError",
     "native_cpu_bf16",
     "sdpa_attention",
 ]
@@ -59,6 +61,10 @@ _LRELU_SLOPE = 0.1  # SpeechBrain's HiFi-GAN slope (the last activation uses 0.0
 # ---------------------------------------------------------------------------
 # Precision
 # ---------------------------------------------------------------------------
+class InferenceOptionError(ValueError):
+    """An inference option (device, precision, fast path, threads) that cannot be used."""
+
+
 @functools.cache
 def native_cpu_bf16():
     """Whether this CPU has bf16 dot-product instructions (``avx512_bf16`` or AMX) usable by oneDNN.
@@ -117,19 +123,60 @@ def resolve_precision(precision, device="cpu"):
     >>> resolve_precision("fp64")
     Traceback (most recent call last):
     ...
-    ValueError: unknown precision 'fp64': expected one of auto, fp32, bf16, fp16
+    speechbrain_sslse.fast.InferenceOptionError: unknown precision 'fp64': expected one of auto, fp32, ...
     """
     if precision is None:
         precision = "auto"
     if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
+        expected = ", ".join(PRECISIONS)
+        raise InferenceOptionError(f"unknown precision {precision!r}: expected one of {expected}")
     if precision == "auto":
         return default_precision(device)
     if precision == "fp16" and torch.device(device).type != "cuda":
-        raise ValueError("fp16 is for CUDA devices; elsewhere use bf16 (or fp32)")
+        raise InferenceOptionError(
+            "precision fp16 (--precision, precision=): fp16 is for CUDA devices; elsewhere use bf16 (or fp32)"
+        )
     if precision == "bf16" and torch.device(device).type == "cpu" and not native_cpu_bf16():
         logger.warning("this CPU has no native bf16 instructions: bf16 inference will be slower than fp32")
     return precision
+
+
+def check_device(device):
+    """Checks that ``device`` names a torch device this machine has.
+
+    Raises
+    ------
+    InferenceOptionError
+        An unknown device name, or a device (CUDA, MPS ...) that is not available here.
+
+    Example
+    -------
+    >>> check_device("cpu")
+    >>> check_device("bogus")
+    Traceback (most recent call last):
+    ...
+    speechbrain_sslse.fast.InferenceOptionError: device 'bogus' (--device, ...): not a torch device; ...
+    """
+    where = f'device {str(device)!r} (--device, run_opts["device"])'
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise InferenceOptionError(f"{where}: not a torch device; use cpu, cuda or cuda:N") from None
+    if dev.type == "cpu":
+        return
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InferenceOptionError(
+                f"{where}: CUDA is not available here (torch.cuda.is_available() is False); use --device cpu"
+            )
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            count = torch.cuda.device_count()
+            raise InferenceOptionError(f"{where}: this machine has {count} CUDA device(s)")
+        return
+    try:
+        torch.empty(0, device=dev)
+    except (RuntimeError, AssertionError) as err:
+        raise InferenceOptionError(f"{where}: not available here ({err}); use --device cpu") from None
 
 
 def check_inference_options(fast=True, precision="auto", device="cpu", num_threads=None):
@@ -137,9 +184,10 @@ def check_inference_options(fast=True, precision="auto", device="cpu", num_threa
 
     Raises
     ------
-    ValueError
-        A reduced precision with the eager path, an unknown precision or fp16 on a
-        CPU (:func:`resolve_precision`), or fewer than 1 thread.
+    InferenceOptionError
+        (a ``ValueError``) An unknown or unavailable device (:func:`check_device`), a
+        reduced precision with the eager path, an unknown precision or fp16 on a CPU
+        (:func:`resolve_precision`), or fewer than 1 thread.
 
     Example
     -------
@@ -148,14 +196,15 @@ def check_inference_options(fast=True, precision="auto", device="cpu", num_threa
     >>> check_inference_options(fast=False, precision="bf16")
     Traceback (most recent call last):
     ...
-    ValueError: precision 'bf16' needs the fast path: the eager path runs in fp32 (drop --eager)
+    speechbrain_sslse.fast.InferenceOptionError: precision 'bf16' needs the fast path: the eager path ...
     """
+    check_device(device)
     if not fast and precision not in (None, "auto", "fp32"):
-        raise ValueError(
-            f"precision {precision!r} needs the fast path: the eager path runs in fp32 (drop --eager)"
+        raise InferenceOptionError(
+            f"precision {precision!r} needs the fast path: the eager path (--eager, fast=False) runs in fp32"
         )
     if num_threads is not None and int(num_threads) < 1:
-        raise ValueError(f"num_threads (--threads) must be >= 1, got {num_threads}")
+        raise InferenceOptionError(f"num_threads (--threads) must be >= 1, got {num_threads}")
     return resolve_precision(precision, device) if fast else "fp32"
 
 
@@ -227,10 +276,16 @@ def sdpa_attention(module):
 def _reflect_pad(x, pad, slope=None):
     """``leaky_relu(x)`` (or ``x``) reflect-padded by ``pad`` on both sides, in one pass.
 
-    ``x`` is a channels-last ``[B, C, 1, T]`` tensor (``T > pad``); so is the result,
-    ``[B, C, 1, T + 2 pad]``.
+    ``x`` is a channels-last ``[B, C, 1, T]`` tensor; so is the result,
+    ``[B, C, 1, T + 2 pad]``. ``T`` must exceed ``pad`` (as for torch's reflect padding,
+    whose error this raises): shorter inputs would read memory never written.
     """
     batch, channels, _, length = x.shape
+    if pad >= length:
+        raise RuntimeError(
+            f"Padding size should be less than the corresponding input dimension, but got: padding "
+            f"({pad}, {pad}) at dimension 2 of input {list(x.shape)} (too short for the generator)"
+        )
     out = x.new_empty(batch, 1, length + 2 * pad, channels)
     body = out[:, :, pad : pad + length]
     source = x.permute(0, 2, 3, 1)

@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 from speechbrain.inference.interfaces import Pretrained
 
-from .audio import SAMPLE_RATE, read_audio, write_audio
+from .audio import SAMPLE_RATE, as_lengths, as_waveforms, read_audio, write_audio
 from .chunking import overlap_add
 from .lobes.ssl_encoder import CheckpointError
 
@@ -131,8 +131,15 @@ class SpectrumAwareEnhancer(Pretrained):
     HPARAMS_NEEDED = ["chunk_seconds", "overlap_seconds", "chunk_batch_size"]
 
     @classmethod
-    def from_hparams(cls, source, hparams_file="hyperparams.yaml", overrides=None, **kwargs):
+    def from_hparams(
+        cls, source, hparams_file="hyperparams.yaml", overrides=None, trust_model_code=False, **kwargs
+    ):
         """Loads a model folder (``source``); ``model_dir`` is filled in with it.
+
+        The folder is loaded by the restricted loader (:mod:`speechbrain_sslse.trust`):
+        ``hyperparams.yaml`` may build objects of speechbrain, speechbrain_sslse and torch
+        only (no ``!!python`` tags, no commands, downloads or file writes), and every
+        checkpoint (``vocoder.ckpt``, ``ssl.ckpt``) is read with ``weights_only=True``.
 
         Arguments
         ---------
@@ -142,8 +149,13 @@ class SpectrumAwareEnhancer(Pretrained):
             Name of the hyperparameters file in it.
         overrides : dict, optional
             Overrides of the hyperparameters (e.g. ``chunk_seconds``).
+        trust_model_code : bool
+            Load the folder as SpeechBrain would, without the restrictions: its YAML may
+            import and run any code and ``ssl.ckpt`` may be unpickled. Only for folders
+            from a source you trust.
         **kwargs
-            Passed to SpeechBrain's ``Pretrained.from_hparams`` (e.g. ``run_opts={"device": "cuda"}``).
+            Passed to the constructor (``run_opts={"device": "cuda"}``, ``fast``,
+            ``precision``, ``num_threads``, ``freeze_params``).
 
         Returns
         -------
@@ -154,14 +166,34 @@ class SpectrumAwareEnhancer(Pretrained):
         ModelFolderError
             A file of the folder is missing, damaged or incomplete (the message names it).
         speechbrain_sslse.lobes.ssl_encoder.CheckpointError
-            ``ssl.ckpt`` cannot be loaded, or is not the SSL encoder the vocoder was trained on.
+            ``ssl.ckpt`` cannot be loaded, holds pickled Python objects (without
+            ``trust_model_code``), or is not the SSL encoder the vocoder was trained on.
+        speechbrain_sslse.trust.ModelCodeError
+            ``hyperparams.yaml`` asks for code the restricted loader refuses (file and line named).
         """
+        from .fast import InferenceOptionError, check_inference_options
+        from .trust import ModelCodeError, load_model_hparams, load_pretrained_weights
+
         folder = check_model_folder(source).resolve()
+        device = (kwargs.get("run_opts") or {}).get("device", "cpu")
+        fast = kwargs.get("fast")
+        check_inference_options(  # before loading: an option error is not a damaged folder
+            True if fast is None else fast,
+            kwargs.get("precision") or "auto",
+            device,
+            kwargs.get("num_threads"),
+        )
         overrides = {"model_dir": str(folder), **dict(overrides or {})}
+        for name in ("savedir", "download_only", "local_strategy", "fetch_config"):  # nothing is fetched
+            kwargs.pop(name, None)
+        must_match = kwargs.pop("overrides_must_match", True)
         try:
-            return super().from_hparams(
-                source=str(folder), hparams_file=hparams_file, overrides=overrides, **kwargs
-            )
+            hparams = load_model_hparams(folder / hparams_file, overrides, trust_model_code, must_match)
+            hparams["savedir"] = str(folder)
+            load_pretrained_weights(hparams["pretrainer"], folder, trust_model_code)
+            return cls(modules=hparams["modules"], hparams=hparams, **kwargs)
+        except (ModelCodeError, InferenceOptionError):
+            raise
         except CheckpointError as err:
             raise CheckpointError(f"model folder {folder}: {err}") from err
         except Exception as err:  # torch, pickle and yaml raise many types for damaged files
@@ -196,8 +228,9 @@ class SpectrumAwareEnhancer(Pretrained):
 
         Raises
         ------
-        ValueError
-            An unknown precision, a reduced precision with ``fast=False``, or fewer than 1 thread.
+        speechbrain_sslse.fast.InferenceOptionError
+            (a ``ValueError``) An unknown or unavailable device, an unknown precision, a
+            reduced precision with ``fast=False``, or fewer than 1 thread.
         """
         from .fast import FastVocoder, check_inference_options
 
@@ -214,36 +247,90 @@ class SpectrumAwareEnhancer(Pretrained):
     def enhance_batch(self, noisy, lengths=None):
         """Enhances a batch of 16 kHz waveforms.
 
+        Inputs of any length are accepted: one shorter than the shortest input the
+        vocoder takes (its reflect paddings) is zero-padded up to it and the result cut
+        back, the same way on the fast and the eager path.
+
         Arguments
         ---------
-        noisy : torch.Tensor
-            ``[B, T]`` noisy speech at 16 kHz.
-        lengths : torch.Tensor, optional
-            ``[B]`` SpeechBrain relative lengths (all 1 when None).
+        noisy : torch.Tensor or numpy.ndarray
+            ``[B, T]`` noisy speech at 16 kHz: float (any precision), or int16 / int32
+            PCM (scaled to [-1, 1]).
+        lengths : torch.Tensor, numpy.ndarray or list, optional
+            ``[B]`` SpeechBrain relative lengths in (0, 1] (all 1 when None).
 
         Returns
         -------
         torch.Tensor
             ``[B, T]`` enhanced speech (zero beyond each length).
+
+        Raises
+        ------
+        ValueError
+            NaN or Inf samples, a wrong shape, or lengths outside (0, 1].
+        TypeError
+            Boolean, complex or other integer samples, or not an array.
         """
-        noisy = noisy.to(self.device, torch.float32)
+        noisy = as_waveforms(noisy, "noisy", ndim=2).to(self.device)
         if lengths is not None:
-            lengths = lengths.to(self.device)
-        return self._inference_model(noisy, lengths)
+            lengths = as_lengths(lengths, noisy.shape[0]).to(self.device)
+        return self._run(noisy, lengths)
+
+    def _min_samples(self):
+        """The shortest input (samples) the vocoder takes, found once by trying the eager vocoder."""
+        cached = self.__dict__.get("_min_len")
+        if cached is not None:
+            return cached
+
+        def works(n):
+            try:
+                self.mods.vocoder(torch.zeros(1, n, device=self.device))
+                return True
+            except (RuntimeError, ValueError, IndexError):
+                return False
+
+        low, high = 0, 64  # low fails (or is 0), high works
+        while not works(high):
+            low, high = high, 2 * high
+            if high > 8 * SAMPLE_RATE:
+                raise RuntimeError("the vocoder fails on every input up to 8 s: it cannot be used")
+        while high - low > 1:
+            mid = (low + high) // 2
+            low, high = (low, mid) if works(mid) else (mid, high)
+        self.__dict__["_min_len"] = high
+        return high
+
+    def _run(self, noisy, lengths=None):
+        """The inference model on ``[B, T]``; items shorter than :meth:`_min_samples` are padded first."""
+        from .lobes.ssl_encoder import absolute_lengths
+
+        batch, width = noisy.shape
+        counts = absolute_lengths(lengths, width, batch, noisy.device)
+        if int(counts.min()) >= SAMPLE_RATE or int(counts.min()) >= self._min_samples():
+            return self._inference_model(noisy, lengths)
+        minimum = self._min_samples()
+        padded_width = max(width, minimum)
+        keep = torch.arange(padded_width, device=noisy.device)[None, :] < counts[:, None]
+        padded = torch.nn.functional.pad(noisy, (0, padded_width - width)) * keep
+        padded_counts = counts.clamp(min=minimum)
+        out = self._inference_model(padded, padded_counts.double() / padded_width)
+        return out[:, :width] * keep[:, :width]
 
     @torch.inference_mode()
     def enhance_waveform(self, wav):
         """Enhances one 16 kHz waveform ``[T]`` of any length (in chunks when long).
+
+        ``wav`` is a tensor or numpy array, float or int16 / int32 PCM (see :meth:`enhance_batch`).
 
         Returns
         -------
         torch.Tensor
             ``[T]`` on the model's device.
         """
-        wav = wav.to(self.device, torch.float32)
+        wav = as_waveforms(wav, "wav", ndim=1).to(self.device)
         return overlap_add(
             wav,
-            self._inference_model,
+            self._run,
             chunk=int(self.hparams.chunk_seconds * SAMPLE_RATE),
             overlap=int(self.hparams.overlap_seconds * SAMPLE_RATE),
             batch_size=int(self.hparams.chunk_batch_size),

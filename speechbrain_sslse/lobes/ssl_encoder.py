@@ -368,6 +368,12 @@ class SSLEncoder(nn.Module):
         Keep the upstream frozen (see above).
     allow_download : bool
         Let hub names download their checkpoint (needs access to the s3prl model hub).
+        Refused while an untrusted model folder loads.
+    trust_checkpoint : bool, optional
+        Whether ``ckpt`` may be unpickled when it holds more than tensors and plain
+        values (it is always read with ``weights_only=True`` first). Default: yes, with
+        a warning, for a checkpoint you name; while a model folder loads, the folder's
+        trust decides (``trust_model_code``, see :mod:`speechbrain_sslse.trust`).
     **upstream_kwargs
         Passed to the s3prl entry function.
 
@@ -396,20 +402,62 @@ class SSLEncoder(nn.Module):
     ((3, 2, 51, 32), [51, 26])
     """
 
-    def __init__(self, upstream="tera", ckpt=None, freeze=True, allow_download=False, **upstream_kwargs):
+    def __init__(
+        self,
+        upstream="tera",
+        ckpt=None,
+        freeze=True,
+        allow_download=False,
+        trust_checkpoint=None,
+        **upstream_kwargs,
+    ):
+        from ..trust import (
+            TRUST_FIX,
+            checkpoint_trust,
+            in_model_folder,
+            is_pickle_refusal,
+            weights_only_loads,
+        )
+
         super().__init__()
         self.freeze = freeze
         self._ckpt_path = None if ckpt is None else str(ckpt)
+        if allow_download and in_model_folder() is False:
+            raise CheckpointError(
+                f"a model folder may not download its SSL encoder ({upstream}); {TRUST_FIX}"
+            )
         self.name, args = self._select(upstream, ckpt, allow_download)
         loader = resolve_upstream(self.name)
         if _module_of(self.name) in ("tera", "mockingjay", "audio_albert"):
             _install_fast_position_table()
-        try:
+
+        def build(weights_only):
             quiet = _quiet("building " + self.name)
-            with torch.random.fork_rng(devices=[]), quiet, warnings.catch_warnings():
+            safe = weights_only_loads() if weights_only else contextlib.nullcontext()
+            with torch.random.fork_rng(devices=[]), quiet, warnings.catch_warnings(), safe:
                 # s3prl's feature extractors build mel filterbanks with empty bands; harmless
                 warnings.filterwarnings("ignore", message="At least one mel filterbank has all zero values")
-                self.upstream = loader(*args, **upstream_kwargs)
+                return loader(*args, **upstream_kwargs)
+
+        try:
+            try:  # s3prl unpickles checkpoints: weights only first
+                self.upstream = build(weights_only=True)
+            except Exception as err:
+                if ckpt is None or not is_pickle_refusal(err):
+                    raise
+                if not checkpoint_trust(trust_checkpoint):
+                    raise CheckpointError(
+                        f"{ckpt} holds pickled Python objects besides tensors and plain values, and "
+                        f"unpickling them can run code: it was not loaded; {TRUST_FIX}"
+                    ) from None
+                logger.warning(
+                    "%s holds pickled Python objects besides tensors and plain values: loading it with "
+                    "pickle (which can run code), as s3prl does; only use checkpoints you trust",
+                    ckpt,
+                )
+                self.upstream = build(weights_only=False)
+        except CheckpointError:
+            raise
         except Exception as err:
             if ckpt is None:
                 raise
