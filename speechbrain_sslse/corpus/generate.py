@@ -117,6 +117,23 @@ class CorpusError(RuntimeError):
     """The corpus cannot be generated here (bad arguments or an unsafe output folder)."""
 
 
+def check_seed(seed):
+    """Returns ``seed`` as an int in [0, 2**32); anything else is refused.
+
+    Example
+    -------
+    >>> check_seed(3)
+    3
+    >>> check_seed(-1)
+    Traceback (most recent call last):
+    ...
+    speechbrain_sslse.corpus.generate.CorpusError: --seed must be an integer in [0, 4294967295], got -1
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < 2**32:
+        raise CorpusError(f"--seed must be an integer in [0, {2**32 - 1}], got {seed!r}")
+    return int(seed)
+
+
 def corpus_config(size="default", **overrides):
     """The generation settings of a size, with overrides.
 
@@ -233,8 +250,56 @@ def _check_speech_dir(speech_dir, config):
     return files
 
 
+MARKER_HEADER = "written by sslse-corpus (speechbrain_sslse.corpus)"
+
+
+def _layout_files(out_dir):
+    """Relative paths (posix) of every file under the layout folders of ``out_dir``."""
+    found = set()
+    for sub in CORPUS_LAYOUTS.values():
+        root = out_dir / sub
+        if root.is_dir():
+            found.update(p.relative_to(out_dir).as_posix() for p in root.rglob("*") if not p.is_dir())
+    return found
+
+
+def _write_marker(out_dir, status, files=()):
+    """The marker file: who wrote the folder, whether generation finished, and the files it wrote."""
+    lines = [MARKER_HEADER, f"status: {status}", "files:", *sorted(files)]
+    with atomic_path(out_dir / MARKER_NAME) as tmp:
+        Path(tmp).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _files_written(out_dir):
+    """The files the generator recorded as its own (None when the marker lists none)."""
+    try:
+        lines = (out_dir / MARKER_NAME).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    if "files:" not in lines or "status: in progress" in lines:  # (killed before it listed them)
+        return None
+    return set(lines[lines.index("files:") + 1 :])
+
+
+def _user_files(out_dir):
+    """Files in the layout folders that the generator did not write (to be kept, never deleted)."""
+    files = _layout_files(out_dir)
+    listed = _files_written(out_dir)
+    if listed is not None:
+        return sorted(f for f in files - listed if not f.endswith(".part"))
+    meta = out_dir / META_NAME
+    if meta.is_file():  # a corpus of an older version: what was added after it was complete
+        done = meta.stat().st_mtime
+        return sorted(f for f in files if (out_dir / f).stat().st_mtime > done + 1.0)
+    return []  # a generation killed before it listed its files: everything there is its own
+
+
 def _prepare_out_dir(out_dir):
-    """Removes a previous (complete or partial) corpus from ``out_dir``; refuses folders it did not write."""
+    """Removes a previous (complete or partial) corpus from ``out_dir``.
+
+    Refuses (and changes nothing) when the layout folders hold files the generator did
+    not write: folders of another dataset, or files a user put inside a corpus.
+    """
     ours = (out_dir / MARKER_NAME).is_file() or (out_dir / META_NAME).is_file()
     present = [sub for sub in CORPUS_LAYOUTS.values() if (out_dir / sub).exists()]
     if present and not ours:
@@ -242,7 +307,16 @@ def _prepare_out_dir(out_dir):
             f"{out_dir} already holds {', '.join(present)} not written by sslse-corpus; "
             "choose an empty or new folder for --out"
         )
-    (out_dir / MARKER_NAME).write_text("written by sslse-corpus (speechbrain_sslse.corpus)\n")
+    if present:
+        user = _user_files(out_dir)
+        if user:
+            more = f" (and {len(user) - 1} more)" if len(user) > 1 else ""
+            raise CorpusError(
+                f"{out_dir}: {user[0]}{more} was not written by sslse-corpus, and regenerating the corpus "
+                "would delete it; nothing was changed: move such files out of the corpus folders "
+                "(or choose another --out)"
+            )
+    _write_marker(out_dir, "in progress")
     with contextlib.suppress(FileNotFoundError):
         (out_dir / META_NAME).unlink()
     for sub in present:
@@ -506,9 +580,18 @@ def _torch_threads(n):
 
 
 def _generate(out_dir, size, seed, speech_dir, config, progress):
-    started = time.time()
     files = _check_speech_dir(speech_dir, config) if speech_dir is not None else None
     _prepare_out_dir(out_dir)
+    try:
+        return _generate_into(out_dir, size, seed, speech_dir, config, progress, files)
+    except BaseException:  # stopped (Ctrl-C, an error): record what it wrote, so a rerun may replace it
+        with contextlib.suppress(OSError):
+            _write_marker(out_dir, "interrupted", _layout_files(out_dir))
+        raise
+
+
+def _generate_into(out_dir, size, seed, speech_dir, config, progress, files):
+    started = time.time()
     stats = _Stats()
     speakers = make_speakers(config["num_speakers"], seed)
     train, test = split_speakers(speakers, config["test_fraction"])
@@ -612,6 +695,7 @@ def _generate(out_dir, size, seed, speech_dir, config, progress):
         "stage_seconds": stages,
         "created_unix": round(time.time(), 1),
     }
+    _write_marker(out_dir, "complete", _layout_files(out_dir))
     with atomic_path(out_dir / META_NAME) as tmp:
         Path(tmp).write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
     return meta
@@ -653,6 +737,7 @@ def generate_corpus(out_dir, size="default", seed=0, speech_dir=None, progress=T
     ['SA1']
     """
     out_dir = Path(out_dir).expanduser().resolve()
+    seed = check_seed(seed)
     config = corpus_config(size, **overrides)
     if speech_dir is not None:
         find_speech_files(speech_dir)  # fail before creating anything
@@ -707,8 +792,9 @@ def ensure_corpus(out_dir=None, size="default", seed=0, speech_dir=None, progres
     if out_dir is None:
         if speech_dir is not None:
             raise CorpusError("give out_dir for a corpus made from a speech folder")
-        out_dir = default_corpus_dir(size, seed)
+        out_dir = default_corpus_dir(size, check_seed(seed))
     out_dir = Path(out_dir).expanduser().resolve()
+    seed = check_seed(seed)
     config = corpus_config(size, **overrides)
     if corpus_matches(out_dir, size, seed, speech_dir, config):
         return out_dir
