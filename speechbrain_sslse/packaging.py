@@ -324,9 +324,12 @@ def package_model(run_folder, output_dir, checkpoint=None, max_key="pesq", notes
                 vocoder.encoder.name,
                 f"from {run_folder}",
                 {
-                    key: hparams[f"inference_{key}"]
-                    for key in ("chunk_seconds", "overlap_seconds")
-                    if hparams.get(f"inference_{key}") is not None
+                    key: value
+                    for key, value in (
+                        ("chunk_seconds", hparams.get("inference_chunk_seconds")),
+                        ("overlap_seconds", hparams.get("inference_overlap_seconds")),
+                    )
+                    if value is not None
                 },
             )
         )

@@ -167,7 +167,7 @@ class SpectralReconstructionLoss(nn.Module):
             out["G_l1_spec_loss"] = self.l1_spec_loss(est.unsqueeze(1), ref.unsqueeze(1))
             total = total + self.l1_spec_loss_weight * out["G_l1_spec_loss"]
         if scores_fake is not None and self.mseg_loss is not None:
-            out["G_mse_gan_loss"] = self.mseg_loss(scores_fake)
+            out["G_mse_gan_loss"] = sum(self.mseg_loss(score) for score in scores_fake)
             total = total + self.mseg_loss_weight * out["G_mse_gan_loss"]
         if feats_fake is not None and feats_real is not None and self.feat_match_loss is not None:
             out["G_feat_match_loss"] = self.feat_match_loss(feats_fake, feats_real)

@@ -153,7 +153,7 @@ class EnhancementBrain(sb.Brain):
         for i, uid in enumerate(batch.id):
             ref, est = target[i, : lengths[i]].cpu(), enhanced[i, : lengths[i]].cpu()
             scores = {"id": uid, "stoi": _score(stoi, est, ref), "pesq": _score(pesq_wb, est, ref)}
-            if getattr(self.hparams, "valid_dnsmos", False):
+            if "valid_dnsmos" in vars(self.hparams) and self.hparams.valid_dnsmos:
                 scores["dnsmos_ovrl"] = _score(self._dnsmos, est)
             self.valid_scores.append(scores)
             if len(self.samples) < self.hparams.num_samples_to_write:
