@@ -16,19 +16,32 @@ Systems:
 - ``--model [NAME=]DIR`` (repeatable): a packaged model folder; the noisy files
   are enhanced first with ``SpectrumAwareEnhancer`` into
   ``<output_dir>/enhanced/<name>/<id>.wav`` (kept for resuming);
-- ``--peer rnnoise|spectral_gating`` (repeatable): a classic enhancer of
-  :mod:`speechbrain_sslse.peers`, applied the same way.
+- ``--peer NAME`` (repeatable): an enhancer of :mod:`speechbrain_sslse.peers`
+  (every name of ``PEERS``), applied the same way.
+
+Every mean is given with its 95% confidence interval (bootstrap over the files), and
+every system with its paired difference to the unprocessed input (``distorted``) and to
+the best peer, with their intervals (:mod:`speechbrain_sslse.metrics.significance`).
 
 Written under ``--output_dir``: ``per_file.csv`` (system, id, snr, noise, t60,
-speaker, each metric, ``missing`` reasons), ``per_snr.csv`` (means per system and
-SNR), ``table.md`` (the paper's table, plus model files and missing metrics),
-``metrics_vs_snr.png`` (each metric against SNR, one line per system) and
-``model_info.json`` (which model files scored, their sha256, and the computation
-time per second of audio of each metric).
+speaker, each metric, ``missing`` reasons, the checksum of the system that made the
+row), ``per_snr.csv`` (means per system and SNR with their intervals), ``table.md``
+(the paper's table with intervals, the paired differences, the per-SNR table, the
+model files and checksums, missing metrics), ``table_ci.csv`` (system, metric, n,
+mean, lo, hi), ``differences.csv`` (the paired differences), ``metrics_vs_snr.png``
+(each metric against SNR, one line per system, with files per point and intervals),
+``model_info.json`` (the metric models and every system's path and sha256, and the
+computation time per second of audio of each metric) and ``report/index.html``, a
+listening page (tables, plot, and for ``--listen_per_snr`` files per SNR a player and
+a spectrogram of the input, every system and the clean reference; offline).
 
 Resumable: rows of ``per_file.csv`` already holding a value for a metric are kept;
 only absent metrics are computed (a new ``--metrics`` choice adds columns). The CSV
-is rewritten atomically after every ``--save_every`` files.
+is rewritten atomically after every ``--save_every`` files. Reuse is keyed on what
+made the files: ``enhanced/<name>/`` is kept only when its ``source.json`` holds the
+checksum of the current model folder (or of the peer's code), otherwise it is enhanced
+again; rows of ``per_file.csv`` made by another checksum of a system (another model,
+changed files of a ``--system`` folder) are scored again.
 
 Example::
 
@@ -37,6 +50,7 @@ Example::
 """
 
 import argparse
+import hashlib
 import json
 import logging
 import math
@@ -46,11 +60,15 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+import speechbrain_sslse.peers as peers_module
 from speechbrain_sslse.audio import SAMPLE_RATE, AudioError, atomic_path, read_audio, write_audio
+from speechbrain_sslse.files import sha256_file
 from speechbrain_sslse.metrics import GROUPS, Evaluator, default_nisqa_path, parse_metrics
+from speechbrain_sslse.metrics.listening import write_listening_page
 from speechbrain_sslse.metrics.report import (
     TABLE_COLUMNS,
-    group_means,
+    interval_rows,
+    markdown_differences,
     markdown_per_snr,
     markdown_table,
     order_systems,
@@ -59,12 +77,22 @@ from speechbrain_sslse.metrics.report import (
     to_float,
     write_csv,
 )
-from speechbrain_sslse.peers import PEERS
+from speechbrain_sslse.metrics.significance import N_RESAMPLES, mean_intervals, paired_differences
+
+PEERS = peers_module.PEERS
+#: what a peer whose package is not installed raises (its message gives the install command)
+PEER_UNAVAILABLE = getattr(peers_module, "PeerUnavailable", ImportError)
 
 logger = logging.getLogger("evaluate")
 
 BASE_FIELDS = ["system", "id", "snr", "noise", "t60", "speaker"]
 MANIFEST_REQUIRED = ("id", "clean", "noisy", "snr")
+#: file in ``enhanced/<name>/`` recording what made its files (kind, path, sha256)
+STAMP = "source.json"
+NISQA_NOTE = (
+    "NISQA MOS (and NOIS, DIS, COL, LOUD) is a regression output, not clipped: on heavily "
+    "degraded audio it can fall outside 1-5."
+)
 
 
 def parse_args(argv=None):
@@ -88,7 +116,7 @@ def parse_args(argv=None):
         action="append",
         default=[],
         choices=sorted(PEERS),
-        help="also enhance with a classic method (speechbrain_sslse.peers; repeatable)",
+        help="also enhance with a peer of speechbrain_sslse.peers (repeatable)",
     )
     p.add_argument("--metrics", default="all", help=f"comma-separated subset of {list(GROUPS)} or 'all'")
     p.add_argument("--nisqa_path", default=None, help=f"NISQA v2 nisqa.tar (default {default_nisqa_path()})")
@@ -98,6 +126,9 @@ def parse_args(argv=None):
     p.add_argument("--no_reference_rows", action="store_true", help="skip the distorted and clean rows")
     p.add_argument("--max_files", type=int, default=0, help="score only the first N manifest items (debug)")
     p.add_argument("--save_every", type=int, default=10, help="rewrite per_file.csv every N files")
+    p.add_argument(
+        "--listen_per_snr", type=int, default=2, help="files per SNR with players on report/index.html"
+    )
     return p.parse_args(argv)
 
 
@@ -130,6 +161,98 @@ def parse_systems(specs):
             raise FileNotFoundError(f"--system {name}: folder {folder} does not exist")
         systems[name] = folder
     return systems
+
+
+def folder_checksum(folder, pattern="**/*"):
+    """sha256 over the relative paths and contents of a folder's files (hidden files and caches left out).
+
+    Arguments
+    ---------
+    folder : str or Path
+        The folder.
+    pattern : str
+        Glob of the files that count (default: every file, recursively).
+
+    Returns
+    -------
+    str
+        Hex digest; it changes when any counted file is added, removed, renamed or edited.
+    """
+    folder = Path(folder)
+    digest = hashlib.sha256()
+    for path in sorted(folder.glob(pattern)):
+        rel = path.relative_to(folder)
+        if not path.is_file() or any(part.startswith(".") or part == "__pycache__" for part in rel.parts):
+            continue
+        digest.update(f"{rel.as_posix()}\0{sha256_file(path)}\n".encode())
+    return digest.hexdigest()
+
+
+def model_provenance(model_dir):
+    """What a ``--model`` system is: ``{"kind": "model", "path", "sha256"}`` of its folder."""
+    from speechbrain_sslse.inference import check_model_folder
+
+    folder = check_model_folder(model_dir).resolve()
+    return {"kind": "model", "path": str(folder), "sha256": folder_checksum(folder)}
+
+
+def peer_provenance(name):
+    """What a ``--peer`` system is: its function and the checksum of the peers' code."""
+    path = Path(peers_module.__file__).resolve()
+    return {
+        "kind": "peer",
+        "path": str(path),
+        "function": f"speechbrain_sslse.peers.{PEERS[name].__name__}",
+        "sha256": sha256_file(path),
+    }
+
+
+def folder_provenance(folder):
+    """What a ``--system`` folder is: its path and the checksum of its WAV files."""
+    folder = Path(folder).resolve()
+    return {"kind": "folder", "path": str(folder), "sha256": folder_checksum(folder, "*.wav")}
+
+
+def prepare_enhanced_dir(out_dir, provenance):
+    """Keeps ``enhanced/<name>/`` only when it was made by the same model; records what makes it.
+
+    Arguments
+    ---------
+    out_dir : Path
+        ``<output_dir>/enhanced/<name>``.
+    provenance : dict
+        The current system (``kind``, ``path``, ``sha256``), written to ``out_dir/source.json``.
+
+    Returns
+    -------
+    bool
+        True when files of another model (another checksum, or an unrecorded one) were
+        removed, so that every file is enhanced again.
+    """
+    stamp = out_dir / STAMP
+    old = {}
+    if stamp.is_file():
+        try:
+            old = json.loads(stamp.read_text())
+        except ValueError:
+            old = {}
+    old_sha = old.get("sha256") if isinstance(old, dict) else None
+    wavs = sorted(out_dir.glob("*.wav")) if out_dir.is_dir() else []
+    cleared = bool(wavs) and old_sha != provenance["sha256"]
+    if cleared:
+        made_by = "an unrecorded model (no source.json)"
+        if old_sha:
+            made_by = f"{old.get('path')} (sha256 {old_sha[:12]})"
+        logger.warning(
+            "%s: its %d files were made by %s, not by %s (sha256 %s): enhancing them again",
+            out_dir, len(wavs), made_by, provenance["path"], provenance["sha256"][:12],
+        )  # fmt: skip
+        for wav in wavs:
+            wav.unlink()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if old != provenance:
+        _write_text(stamp, json.dumps(provenance, indent=2))
+    return cleared
 
 
 def enhance_with_model(model_dir, items, out_dir, device):
@@ -195,25 +318,69 @@ def needed_groups(row, evaluator):
 
 def fieldnames(groups):
     """per_file.csv columns for the given metric groups (table order)."""
-    return BASE_FIELDS + [c for g in GROUPS if g in groups for c in GROUPS[g]] + ["missing"]
+    return BASE_FIELDS + [c for g in GROUPS if g in groups for c in GROUPS[g]] + ["missing", "system_sha256"]
 
 
-def write_reports(out, rows, groups, evaluator, manifest):
-    """per_snr.csv, table.md, metrics_vs_snr.png and model_info.json from the per-file rows."""
+def describe_system(name, record):
+    """One line of table.md saying what a system is and its checksum."""
+    sha = record.get("sha256", "")[:12]
+    if record.get("kind") == "model":
+        return f"system `{name}`: model folder `{record['path']}` (sha256 of its files {sha})"
+    if record.get("kind") == "peer":
+        return f"system `{name}`: peer `{record['function']}` (`{record['path']}`, sha256 {sha})"
+    return f"system `{name}`: enhanced files in `{record.get('path')}` (sha256 of its WAV files {sha})"
+
+
+def write_reports(out, rows, groups, evaluator, manifest, systems_info=None):
+    """per_snr.csv, table.md, table_ci.csv, differences.csv, metrics_vs_snr.png and model_info.json.
+
+    Arguments
+    ---------
+    out : Path
+        Output folder.
+    rows : list of dict
+        Per-file results of the current items.
+    groups : list of str
+        Metric groups present.
+    evaluator : Evaluator
+        Its model records and timings go to model_info.json.
+    manifest : str or Path
+        The test set (named in the notes).
+    systems_info : dict or None
+        ``{system: {"kind", "path", "sha256", ...}}`` of this run's systems; merged with
+        those recorded by earlier runs into ``out``.
+
+    Returns
+    -------
+    tuple
+        ``(table.md text, {system: record})``.
+    """
     columns = [c for g in GROUPS if g in groups for c in GROUPS[g]]
-    per_snr = group_means(rows, columns, keys=("system", "snr"))
+    per_snr = mean_intervals(rows, columns, keys=("system", "snr"))
     order = {s: i for i, s in enumerate(order_systems(r["system"] for r in rows))}
     per_snr.sort(key=lambda r: (order[r["system"]], to_float(r["snr"])))
-    write_csv(out / "per_snr.csv", per_snr, ["system", "snr", "n"] + columns)
-    plot_vs_snr(per_snr, columns, out / "metrics_vs_snr.png", title=f"{Path(manifest).parent.name}")
+    bounds = [f"{c}_{b}" for c in columns for b in ("lo", "hi")]
+    write_csv(out / "per_snr.csv", per_snr, ["system", "snr", "n"] + columns + bounds)
+    numeric = [r for r in per_snr if math.isfinite(to_float(r["snr"]))]  # snr "real": recorded pairs
+    plot_vs_snr(numeric, columns, out / "metrics_vs_snr.png", title=f"{Path(manifest).parent.name}")
 
     previous = {}
     if (out / "model_info.json").is_file():
         previous = json.loads((out / "model_info.json").read_text())
     # models of metrics scored by earlier runs into this folder are still described
     info = {**previous.get("metrics", {}), **evaluator.info}
+    scored = list(order)  # systems in table order
+    known = {**previous.get("systems", {}), **(systems_info or {})}
+    systems_record = {s: known[s] for s in order_systems(scored) if s in known}
     missing = {g: v["missing"] for g, v in info.items() if "missing" in v}
-    notes = [f"test set: {manifest} ({len({r['id'] for r in rows})} utterances)"]
+    notes = [
+        f"each cell: mean ± half the width of its 95% confidence interval (percentile bootstrap over "
+        f"the files, {N_RESAMPLES} resamples, seed 0); the bounds are in `table_ci.csv`",
+        f"test set: {manifest} ({len({r['id'] for r in rows})} utterances)",
+    ]
+    notes += [describe_system(name, record) for name, record in systems_record.items()]
+    if "nisqa" in groups:
+        notes.append(NISQA_NOTE)
     if "dnsmos" in info and "missing" not in info["dnsmos"]:
         files = ", ".join(f"{v['file']} (sha256 {v['sha256'][:12]})" for v in info["dnsmos"].values())
         notes.append(f"DNSMOS P.835, personalized=False, speechmos wheel: {files}")
@@ -235,13 +402,76 @@ def write_reports(out, rows, groups, evaluator, manifest):
             f"{group}: missing for {len(reasons)} file(s), e.g. {reasons[0]} (left out of the means)"
         )
     table_cols = [c for c, _ in TABLE_COLUMNS if c in columns]
-    text = "# Results\n\n" + markdown_table(rows, table_cols, notes) + "\n"
+    intervals = mean_intervals(rows, columns)
+    ci_fields = ["system", "metric", "n", "mean", "lo", "hi"]
+    write_csv(out / "table_ci.csv", interval_rows(intervals, columns), ci_fields)
+    compared = [s for s in order_systems(scored) if s not in ("distorted", "clean")]
+    peers = [s for s in compared if systems_record.get(s, {}).get("kind") == "peer" or s in PEERS]
+    diffs = paired_differences(rows, columns, compared, reference="distorted", peers=peers)
+    diff_fields = ["system", "against", "reference_system", "metric", "n", "mean", "lo", "hi", "significant"]
+    write_csv(out / "differences.csv", diffs, diff_fields)
+
+    text = "# Results\n\n" + markdown_table(rows, table_cols, notes, ci=True) + "\n"
+    diff_text = markdown_differences([d for d in diffs if d["metric"] in table_cols], table_cols, compared)
+    if diff_text:
+        text += (
+            "\n## Paired differences\n\n"
+            "Mean over the files of the per-file difference (system minus the other), with its 95% "
+            "bootstrap interval; `*`: the interval excludes 0, a difference larger than the sampling "
+            "noise of this test set. All rows: `differences.csv`.\n\n" + diff_text + "\n"
+        )
     text += "\n## Per SNR\n\n" + markdown_per_snr(per_snr, table_cols) + "\n"
     _write_text(out / "table.md", text)
     rtf = {**previous.get("seconds_per_audio_second", {}), **evaluator.real_time_factors()}
-    summary = {"metrics": info, "seconds_per_audio_second": rtf}
+    summary = {"metrics": info, "systems": {**previous.get("systems", {}), **systems_record}}
+    summary["seconds_per_audio_second"] = rtf
     _write_text(out / "model_info.json", json.dumps(summary, indent=2))
-    return text
+    return text, systems_record
+
+
+def listening_samples(rows, items, system_dirs, per_snr):
+    """The files of the listening page: the first ``per_snr`` scored items of each SNR.
+
+    Returns
+    -------
+    tuple
+        ``(samples, systems)`` for :func:`speechbrain_sslse.metrics.listening.write_listening_page`.
+    """
+    systems = order_systems(r["system"] for r in rows)
+    scored = {r["id"] for r in rows}
+    by_snr = {}
+    for it in items:
+        if it["id"] in scored and len(by_snr.setdefault(it["snr"], [])) < per_snr:
+            by_snr[it["snr"]].append(it)  # keyed by the cell: a non-numeric snr ("real") is a group too
+    samples = []
+    numbers = sorted((s for s in by_snr if math.isfinite(to_float(s))), key=to_float)
+    for snr in numbers + sorted(set(by_snr) - set(numbers)):
+        group = f"SNR {to_float(snr):g} dB" if math.isfinite(to_float(snr)) else f"{snr} recordings"
+        for it in by_snr[snr]:
+            audio = {"distorted": it["noisy"], "clean": it["clean"]}
+            for name in systems:
+                if name in system_dirs:
+                    audio[name] = Path(system_dirs[name]) / f"{it['id']}.wav"
+            details = [f"noise {it['noise']}"] if it.get("noise") else []
+            details += [f"T60 {to_float(it['t60']):.2f} s"] if math.isfinite(to_float(it.get("t60"))) else []
+            caption = ", ".join(details)
+            samples.append({"id": it["id"], "group": group, "caption": caption, "audio": audio})
+    return samples, systems
+
+
+def write_report_page(out, text, rows, items, system_dirs, per_snr):
+    """``report/index.html``: the tables of ``table.md``, the per-SNR plot and the samples."""
+    results, _, per_snr_text = text.partition("\n## Per SNR\n")
+    results = results.split("\n", 1)[1] if results.startswith("# Results") else results
+    samples, systems = listening_samples(rows, items, system_dirs, per_snr) if per_snr > 0 else ([], [])
+    blocks = ["## Results\n" + results, "## Per SNR", out / "metrics_vs_snr.png"]
+    n_files = len({r["id"] for r in rows})
+    return write_listening_page(
+        out / "report", samples, systems, blocks=blocks, title=f"Listening page: {out.name}",
+        intro=f"{n_files} test files, {len(order_systems(r['system'] for r in rows))} rows of results "
+        f"(unprocessed input, systems, clean reference). Everything on this page is in this folder.",
+        appendix=["## Per SNR table\n" + per_snr_text],
+    )  # fmt: skip
 
 
 def _write_text(path, text):
@@ -258,16 +488,21 @@ def main(argv=None):
         groups = parse_metrics(args.metrics)
         items = read_manifest(args.manifest, args.max_files)
         systems = parse_systems(args.system)
+        provenance = {name: folder_provenance(folder) for name, folder in systems.items()}
         for spec in args.model:
             name, sep, folder = spec.rpartition("=")
             if not sep:
                 single = len(args.model) == 1 and args.model_name
                 name = args.model_name if single else Path(folder).resolve().name
+            provenance[name] = model_provenance(folder)
+            prepare_enhanced_dir(out / "enhanced" / name, provenance[name])
             systems[name] = enhance_with_model(folder, items, out / "enhanced" / name, args.device)
         for peer in args.peer:
+            provenance[peer] = peer_provenance(peer)
+            prepare_enhanced_dir(out / "enhanced" / peer, provenance[peer])
             systems[peer] = enhance_with_peer(peer, items, out / "enhanced" / peer)
         jobs = jobs_for(items, systems, not args.no_reference_rows)
-    except (FileNotFoundError, ValueError) as err:
+    except (FileNotFoundError, ValueError, PEER_UNAVAILABLE) as err:
         sys.exit(f"error: {err}")
     if not jobs:
         sys.exit("error: nothing to score (no --system/--model and --no_reference_rows)")
@@ -295,6 +530,18 @@ def main(argv=None):
     all_groups = [g for g in GROUPS if g in set(groups) | old_groups]
     fields = fieldnames(all_groups)
 
+    shas = {name: record["sha256"] for name, record in provenance.items()}
+    stale = {}  # rows made by another model (or other files) under the same system name
+    for system, item, _, _ in jobs:
+        key = (system, item["id"])
+        if key in existing and system in shas and existing[key].get("system_sha256", "") != shas[system]:
+            stale[system] = stale.get(system, 0) + 1
+            del existing[key]
+    for system, count in stale.items():
+        logger.warning(
+            "%d scored row(s) of %r were made by another version of it (sha256 now %s): scoring them again",
+            count, system, shas[system][:12],
+        )  # fmt: skip
     results = dict(existing)
     todo = [(job, needed_groups(existing.get((job[0], job[1]["id"]), {}), evaluator)) for job in jobs]
     todo = [(job, need) for job, need in todo if need]
@@ -317,6 +564,7 @@ def main(argv=None):
         reasons.update(split_reasons(scores.pop("missing")))
         row.update(scores)
         row["missing"] = " | ".join(f"{g}: {r}" for g, r in reasons.items())
+        row["system_sha256"] = shas.get(system, "")
         results[key] = row
         if n % args.save_every == 0:
             write_csv(per_file, list(results.values()), fields)
@@ -326,8 +574,14 @@ def main(argv=None):
     write_csv(per_file, rows, fields)
     ids = {it["id"] for it in items}  # every system scored so far, on the current items
     current = [r for r in rows if r["id"] in ids]
-    text = write_reports(out, current, all_groups, evaluator, args.manifest)
+    text, records = write_reports(out, current, all_groups, evaluator, args.manifest, provenance)
+    system_dirs = {n: r["path"] for n, r in records.items() if r.get("kind") == "folder"}
+    enhanced = [n for n, r in records.items() if r.get("kind") in ("model", "peer")]
+    system_dirs.update({n: out / "enhanced" / n for n in enhanced})
+    system_dirs.update(systems)
+    page = write_report_page(out, text, current, items, system_dirs, args.listen_per_snr)
     print(text)
+    logger.info("listening page: %s", page)
     return text
 
 
