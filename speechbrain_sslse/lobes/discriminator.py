@@ -7,7 +7,9 @@ architecture (MPD with periods 2, 3, 5, 7, 11 and MSD at three scales, LeakyReLU
 weight norm, spectral norm on the first scale) whose channel counts are multiplied by
 ``width``: ``width=1`` has exactly the parameters of SpeechBrain's, smaller widths are
 for CPU schedules. Scores and features come out in SpeechBrain's format, so its
-HiFi-GAN losses apply unchanged.
+HiFi-GAN losses apply unchanged. :class:`FeatureMatchingLoss` is the feature-matching
+term with a choice of reduction over the feature maps (SpeechBrain's mean, or HiFi-GAN's
+sum).
 
 Authors
  * speechbrain-sslse contributors
@@ -19,7 +21,12 @@ from torch import nn
 from torch.nn.utils import spectral_norm
 from torch.nn.utils.parametrizations import weight_norm
 
-__all__ = ["HifiganDiscriminator", "MultiPeriodDiscriminator", "MultiScaleDiscriminator"]
+__all__ = [
+    "HifiganDiscriminator",
+    "MultiPeriodDiscriminator",
+    "MultiScaleDiscriminator",
+    "FeatureMatchingLoss",
+]
 
 LRELU_SLOPE = 0.1
 
@@ -188,3 +195,58 @@ class HifiganDiscriminator(nn.Module):
         scores, feats = self.mpd(x)
         scores_s, feats_s = self.msd(x)
         return scores + scores_s, feats + feats_s
+
+
+class FeatureMatchingLoss(nn.Module):
+    """L1 distance between the discriminator features of generated and real waveforms.
+
+    Each feature map contributes the mean absolute difference of its elements; the
+    ``reduction`` combines the maps (54 with HiFi-GAN's MPD + MSD: 5 periods x 6 maps,
+    3 scales x 8 maps):
+
+    - ``"mean"``: their average, as SpeechBrain's
+      :class:`~speechbrain.lobes.models.HifiGAN.MelganFeatureLoss` (which this equals);
+      SpeechBrain's HiFi-GAN recipe weights it x10;
+    - ``"sum"``: their sum, as in HiFi-GAN (Kong et al., 2020, eq. 2, weighted x2 there).
+
+    With 54 maps, "mean" x10 is about 11 times weaker than HiFi-GAN's "sum" x2.
+
+    Arguments
+    ---------
+    reduction : str
+        ``"mean"`` or ``"sum"`` over the feature maps.
+
+    Example
+    -------
+    >>> fake = [[torch.ones(2, 3), torch.ones(2, 5)], [torch.zeros(2, 4)]]
+    >>> real = [[torch.zeros(2, 3), torch.zeros(2, 5)], [torch.zeros(2, 4)]]
+    >>> float(FeatureMatchingLoss("mean")(fake, real)), float(FeatureMatchingLoss("sum")(fake, real))
+    (0.6666666865348816, 2.0)
+    >>> FeatureMatchingLoss("max")
+    Traceback (most recent call last):
+    ...
+    ValueError: FeatureMatchingLoss reduction 'max': use 'mean' (SpeechBrain's ...) or 'sum' (HiFi-GAN)
+    """
+
+    REDUCTIONS = ("mean", "sum")
+
+    def __init__(self, reduction="mean"):
+        super().__init__()
+        if reduction not in self.REDUCTIONS:
+            raise ValueError(
+                f"FeatureMatchingLoss reduction {reduction!r}: use 'mean' (SpeechBrain's "
+                "MelganFeatureLoss) or 'sum' (HiFi-GAN)"
+            )
+        self.reduction = reduction
+
+    def forward(self, fake_feats, real_feats):
+        """Loss of the feature lists of :class:`HifiganDiscriminator` (one list per sub-discriminator)."""
+        terms = [
+            F.l1_loss(fake, real)
+            for fake_list, real_list in zip(fake_feats, real_feats)
+            for fake, real in zip(fake_list, real_list)
+        ]
+        if not terms:
+            raise ValueError("FeatureMatchingLoss got no feature maps")
+        total = torch.stack(terms).sum()
+        return total / len(terms) if self.reduction == "mean" else total

@@ -9,6 +9,8 @@ HiFi-GAN generator. One class per fusion, selected by name with :func:`build_fus
 - ``cross_attention_by_spectrum``: the other way round (query = SSL, key/value = spectrum);
 - ``additive``: projected spectrum + projected SSL embedding;
 - ``film``: projected spectrum modulated by ``gamma(SSL)`` and ``beta(SSL)``;
+- ``film_by_spectrum``: the other way round, projected SSL embedding modulated by
+  ``gamma(spectrum)`` and ``beta(spectrum)`` (variant 7, our reading of the paper's Q4);
 - ``ssl_only``: the projected SSL embedding alone (the denoising vocoder of Irvin et al.,
   ICASSP 2023); the spectrum is not used.
 
@@ -28,6 +30,7 @@ __all__ = [
     "CrossAttentionBySpectrumFusion",
     "AdditiveFusion",
     "FiLMFusion",
+    "FiLMBySpectrumFusion",
     "SSLOnlyFusion",
     "SpectrumOnlyFusion",
     "sinusoidal_positions",
@@ -280,6 +283,44 @@ class FiLMFusion(_Fusion):
         return self.gamma(ssl) * self.spec_proj(spec) + self.beta(ssl)
 
 
+class FiLMBySpectrumFusion(_Fusion):
+    """Feature-wise linear modulation of the SSL embedding by the spectrum (FiLM the other way round).
+
+    ``out = gamma(spectrum) * Linear(SSL) + beta(spectrum)``, with ``gamma`` starting
+    around 1. The slides' question Q4 asks which stream should condition the other
+    "for cross attention and FiLM"; :class:`CrossAttentionBySpectrumFusion` is the
+    swapped attention (variant 6) and this is the swapped FiLM (variant 7, the number
+    the slides' tables skip: our reading).
+
+    Arguments
+    ---------
+    ssl_dim : int
+        Size of the combined SSL embedding.
+    spec_dim : int
+        Number of spectrum bins.
+    d_model : int
+        Output size.
+
+    Example
+    -------
+    >>> fusion = FiLMBySpectrumFusion(ssl_dim=32, spec_dim=257, d_model=64)
+    >>> fusion(torch.randn(2, 50, 32), torch.randn(2, 50, 257)).shape
+    torch.Size([2, 50, 64])
+    """
+
+    def __init__(self, ssl_dim, spec_dim, d_model=256):
+        super().__init__(ssl_dim, spec_dim, d_model)
+        self.ssl_proj = nn.Linear(ssl_dim, d_model)
+        self.gamma = nn.Linear(spec_dim, d_model)
+        self.beta = nn.Linear(spec_dim, d_model)
+        nn.init.ones_(self.gamma.bias)
+
+    def forward(self, ssl, spec):
+        """``[B, F, ssl_dim]``, ``[B, F, spec_dim]`` -> ``[B, F, d_model]``."""
+        self._check(ssl, spec)
+        return self.gamma(spec) * self.ssl_proj(ssl) + self.beta(spec)
+
+
 class SSLOnlyFusion(_Fusion):
     """The projected SSL embedding alone: the baseline denoising vocoder (no spectrum).
 
@@ -365,6 +406,7 @@ FUSIONS = {
     "cross_attention_by_spectrum": CrossAttentionBySpectrumFusion,
     "additive": AdditiveFusion,
     "film": FiLMFusion,
+    "film_by_spectrum": FiLMBySpectrumFusion,
     "ssl_only": SSLOnlyFusion,
     "spectrum_only": SpectrumOnlyFusion,
 }
