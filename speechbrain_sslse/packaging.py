@@ -250,7 +250,65 @@ def _model_card(run_folder, manifest_folder, checkpoint, vocoder, ssl_upstream, 
     return "\n".join(lines)
 
 
-def package_model(run_folder, output_dir, checkpoint=None, max_key="pesq", notes=(), overwrite=False):
+def _recorded_settings(hparams_path):
+    """Plain top-level values of a run's ``hyperparams.yaml`` (its tagged entries are not built)."""
+    from ruamel.yaml import YAML
+
+    with open(hparams_path) as f:
+        raw = YAML(typ="rt").load(f) or {}
+    return {key: value for key, value in raw.items() if isinstance(value, str | int | float | type(None))}
+
+
+def training_folder(run_folder, recorded_output_folder):
+    """The folder a run was trained from, when its ``output_folder`` was recorded as a relative path.
+
+    SpeechBrain writes a run's ``hyperparams.yaml`` with its paths as given, so relative
+    paths in it (``manifest_folder: results/proposed/1986/manifests``) are relative to
+    where training ran, not to where the run is read from. ``run_folder`` ends with the
+    recorded ``output_folder``; what comes before it is that folder.
+
+    Arguments
+    ---------
+    run_folder : str or Path
+        The run's folder as given now (absolute or relative to the current folder).
+    recorded_output_folder : str
+        ``output_folder`` as recorded in the run's ``hyperparams.yaml``.
+
+    Returns
+    -------
+    Path or None
+        None when the recorded path is absolute or is not the end of ``run_folder``.
+
+    Example
+    -------
+    >>> str(training_folder("/data/recipe/results/proposed/1986", "results/proposed/1986"))
+    '/data/recipe'
+    >>> training_folder("/elsewhere/1986", "results/proposed/1986") is None
+    True
+    """
+    if not recorded_output_folder:
+        return None
+    recorded = Path(os.path.normpath(str(recorded_output_folder)))
+    if recorded.is_absolute() or ".." in recorded.parts:
+        return None
+    run = Path(os.path.abspath(run_folder)).parts
+    tail = recorded.parts
+    if len(tail) >= len(run) or run[-len(tail) :] != tail:
+        return None
+    return Path(*run[: -len(tail)])
+
+
+def _run_path(path, base):
+    """A path recorded by a run, absolute: relative ones are taken from ``base`` (the training folder)."""
+    if path in (None, ""):
+        return path
+    path = Path(str(path)).expanduser()
+    if path.is_absolute() or base is None:
+        return str(path)
+    return str(base / path)
+
+
+def package_model(run_folder, output_dir, checkpoint=None, max_key=None, notes=(), overwrite=False):
     """Turns a training run of the DNS recipe into a pretrained-model folder.
 
     Arguments
@@ -261,8 +319,9 @@ def package_model(run_folder, output_dir, checkpoint=None, max_key="pesq", notes
         The model folder to write.
     checkpoint : str or Path, optional
         A ``save/CKPT+...`` folder (default: the best by ``max_key``, else the latest).
-    max_key : str
-        Validation metric that picks the best checkpoint.
+    max_key : str, optional
+        Validation metric that picks the best checkpoint (default: the run's
+        ``selection_key``, the one its training kept checkpoints by; ``pesq`` if it has none).
     notes : iterable of str
         Extra markdown lines for the model card (e.g. a metrics table).
     overwrite : bool
@@ -279,6 +338,14 @@ def package_model(run_folder, output_dir, checkpoint=None, max_key="pesq", notes
         raise PackagingError(f"{run_folder}: no hyperparams.yaml; pass the output_folder of a training run")
     if output_dir.exists() and not overwrite:
         raise PackagingError(f"{output_dir} exists; pass overwrite=True (--overwrite) to replace it")
+    recorded = _recorded_settings(hparams_path)
+    if max_key is None:
+        max_key = recorded.get("selection_key") or "pesq"
+    # Relative paths of the run are relative to where it was trained, wherever this runs from.
+    base = training_folder(run_folder, recorded.get("output_folder"))
+    path_overrides = {"output_folder": str(run_folder)}
+    if recorded.get("manifest_folder"):
+        path_overrides["manifest_folder"] = _run_path(recorded["manifest_folder"], base)
     if checkpoint is None:
         checkpoint = find_checkpoint(run_folder / "save", max_key)
     else:
@@ -292,7 +359,7 @@ def package_model(run_folder, output_dir, checkpoint=None, max_key="pesq", notes
         raise PackagingError(f"{checkpoint.path}: no generator.ckpt")
 
     with open(hparams_path) as f:
-        hparams = load_hyperpyyaml(f, {"output_folder": str(run_folder)})
+        hparams = load_hyperpyyaml(f, path_overrides)
     vocoder = hparams["generator"]
     if vocoder.config["clean_embedding"]:
         raise PackagingError(
