@@ -286,8 +286,9 @@ class FiLMFusion(_Fusion):
 class FiLMBySpectrumFusion(_Fusion):
     """Feature-wise linear modulation of the SSL embedding by the spectrum (FiLM the other way round).
 
-    ``out = gamma(spectrum) * Linear(SSL) + beta(spectrum)``, with ``gamma`` starting
-    around 1. The slides' question Q4 asks which stream should condition the other
+    ``out = gamma(spectrum) * Linear(SSL) + beta(spectrum)``, ``[gamma, beta]`` being one
+    linear projection of the spectrum (``spec_proj``), ``gamma`` starting around 1. The
+    slides' question Q4 asks which stream should condition the other
     "for cross attention and FiLM"; :class:`CrossAttentionBySpectrumFusion` is the
     swapped attention (variant 6) and this is the swapped FiLM (variant 7, the number
     the slides' tables skip: our reading).
@@ -311,14 +312,15 @@ class FiLMBySpectrumFusion(_Fusion):
     def __init__(self, ssl_dim, spec_dim, d_model=256):
         super().__init__(ssl_dim, spec_dim, d_model)
         self.ssl_proj = nn.Linear(ssl_dim, d_model)
-        self.gamma = nn.Linear(spec_dim, d_model)
-        self.beta = nn.Linear(spec_dim, d_model)
-        nn.init.ones_(self.gamma.bias)
+        self.spec_proj = nn.Linear(spec_dim, 2 * d_model)  # gamma, beta
+        with torch.no_grad():
+            self.spec_proj.bias[:d_model].fill_(1.0)
 
     def forward(self, ssl, spec):
         """``[B, F, ssl_dim]``, ``[B, F, spec_dim]`` -> ``[B, F, d_model]``."""
         self._check(ssl, spec)
-        return self.gamma(spec) * self.ssl_proj(ssl) + self.beta(spec)
+        gamma, beta = self.spec_proj(spec).chunk(2, dim=-1)
+        return gamma * self.ssl_proj(ssl) + beta
 
 
 class SSLOnlyFusion(_Fusion):
