@@ -19,8 +19,15 @@ from .ssl_encoder import LayerCombination, absolute_lengths, length_groups
 __all__ = ["SpectrumAwareVocoder", "GENERATOR_CONFIGS", "fit_length", "enhance_by_length"]
 
 # HiFi-GAN generator sizes (Kong et al., 2020) with upsampling factors whose product
-# is 160, the 10 ms hop of TERA and of the noisy spectrum.
-_UPSAMPLING_160 = {"upsample_factors": [5, 4, 4, 2], "upsample_kernel_sizes": [10, 8, 8, 4]}
+# is 160, the 10 ms hop of TERA and of the noisy spectrum. HiFi-GAN's kernel is twice
+# the factor; for the odd factor 5, kernel 10 (SpeechBrain's padding (k - u) // 2 = 2)
+# gives 5 L + 1 samples, off the frame grid by half a sample, and kernel 11 (padding 3)
+# gives exactly 5 L, centred on each frame. So a generator turns F frames into exactly
+# 160 F samples. Checkpoints trained with kernel 10 load with
+# ``upsample_kernel_sizes: [10, 8, 8, 4]`` in the generator's settings (packaged model
+# folders record their kernels, so they load as they are).
+UPSAMPLE_KERNELS_BEFORE = [10, 8, 8, 4]
+_UPSAMPLING_160 = {"upsample_factors": [5, 4, 4, 2], "upsample_kernel_sizes": [11, 8, 8, 4]}
 GENERATOR_CONFIGS = {
     "v1": {
         "resblock_type": "1",
@@ -269,7 +276,27 @@ class SpectrumAwareVocoder(nn.Module):
             self.generator = family
         else:
             self.generator = HifiganGenerator(in_channels=d_model, out_channels=1, **generator_config)
+            self._register_load_state_dict_pre_hook(self._check_upsampling_kernels, with_module=False)
         self.needs_noisy = bool(getattr(self.generator, "needs_noisy", False))
+
+    def _check_upsampling_kernels(self, state_dict, prefix, *args):
+        """Names the setting to use when a checkpoint's upsampling kernels differ from this generator's."""
+        own = self.config["generator"]["upsample_kernel_sizes"]
+        saved = []
+        for i in range(len(own)):
+            layer = f"{prefix}generator.ups.{i}."
+            shapes = [v.shape for k, v in state_dict.items() if k.startswith(layer) and v.dim() == 3]
+            if not shapes:
+                return
+            saved.append(int(max(shape[-1] for shape in shapes)))
+        if saved != list(own):
+            hint = " (the presets' kernels before they were made exact for factor 5)"
+            raise ValueError(
+                f"this checkpoint's HiFi-GAN upsampling kernels are {saved}"
+                f"{hint if saved == UPSAMPLE_KERNELS_BEFORE else ''}, this vocoder's {list(own)}: build the "
+                f"vocoder with generator={{..., 'upsample_kernel_sizes': {saved}}} (in a recipe yaml, "
+                f"upsample_kernel_sizes: {saved} under the vocoder's generator settings)"
+            )
 
     @property
     def layer_weights(self):
