@@ -26,6 +26,7 @@ ABLATIONS = {  # what each ablation changes in proposed.yaml (besides experiment
     "last_layer": {"last_layer_only": "True"},
     "additive": {"fusion": "additive", "fusion_options": "{}"},
     "film": {"fusion": "film", "fusion_options": "{}"},
+    "film_by_spectrum": {"fusion": "film_by_spectrum", "fusion_options": "{}"},
     "attention_by_spectrum": {"fusion": "cross_attention_by_spectrum"},
     "clean_embedding": {"clean_embedding": "True", "model_folder": "null"},
 }
@@ -234,3 +235,125 @@ def test_run_resumes_from_its_checkpoint(recipe, tmp_path, manifests, mini_corpu
     changed = [k for k, v in resumed.modules.generator.state_dict().items() if not torch.equal(v, weights[k])]
     assert changed  # it trained on from the recovered weights
     assert len(_rows(tmp_path / "proposed" / "layer_weights.csv")) == 2
+
+
+def _draws(prefix):
+    path = Path(f"{prefix}.rank0")
+    return [tuple(line.split("\t")) for line in path.read_text().splitlines()]
+
+
+def test_resumed_run_draws_the_mixtures_of_an_uninterrupted_one(
+    recipe, tmp_path, manifests, mini_corpus, tiny_tera_ckpt, monkeypatch
+):
+    """Two epochs in one go, and one epoch then a resumed second: the same mixtures, in the same order."""
+    runs = {}
+    for name, epochs in (("whole", [2]), ("resumed", [1, 2])):
+        monkeypatch.setenv("SSLSE_SAMPLE_LOG", str(tmp_path / f"{name}_draws"))
+        for number in epochs:
+            argv = tiny_overrides(
+                RECIPE / "hparams" / "proposed.yaml", tmp_path / name, manifests, mini_corpus / "DNS",
+                tiny_tera_ckpt, number_of_epochs=number, adversarial_start_step=3,
+            )  # fmt: skip
+            runs[name] = recipe.main(argv)
+    whole, resumed = _draws(tmp_path / "whole_draws"), _draws(tmp_path / "resumed_draws")
+    assert len(whole) == 2 * 2 * 2  # epochs x steps x batch
+    assert resumed == whole  # file, SNR and noise of every mixture
+    first, second = whole[:4], whole[4:]
+    assert [snr for _, snr, _ in first] != [snr for _, snr, _ in second]  # no epoch replays another
+    # What resuming needs is what the checkpoints held before: no recoverable was added.
+    checkpoint = max((tmp_path / "resumed" / "save").glob("CKPT+*"))
+    assert {p.name for p in checkpoint.iterdir()} == {
+        "CKPT.yaml", "generator.ckpt", "discriminator.ckpt", "optimizer_g.ckpt", "optimizer_d.ckpt",
+        "scheduler_g.ckpt", "scheduler_d.ckpt", "counter.ckpt", "brain.ckpt", "dataloader-TRAIN.ckpt",
+    }  # fmt: skip
+    # The learning rates held through the warm-up (steps 1-2, epoch 1) and decayed after epoch 2.
+    for brain in runs.values():
+        assert brain.scheduler_g.last_epoch == brain.scheduler_d.last_epoch == 1
+        assert brain.optimizer_g.param_groups[0]["lr"] == pytest.approx(2e-4 * 0.999)
+    log = (tmp_path / "whole" / "log.txt").read_text()
+    assert "SSL encoder: s3prl tera_local, 3 hidden states, checkpoint" in log
+
+
+def test_gradient_accumulation_steps_the_optimizers_once_per_factor_batches(
+    recipe, tmp_path, manifests, mini_corpus, tiny_tera_ckpt
+):
+    argv = tiny_overrides(
+        RECIPE / "hparams" / "proposed.yaml", tmp_path / "run", manifests, mini_corpus / "DNS",
+        tiny_tera_ckpt, steps_per_epoch=4, grad_accumulation_factor=2, model_folder="null",
+        valid_dnsmos=False,
+    )  # fmt: skip
+    brain = recipe.main(argv)
+    assert brain.optimizer_step == 2  # 4 batches, factor 2
+    # Step 1 (batches 1-2): mel loss alone; step 2 (batches 3-4): the discriminator too.
+    g_steps = {int(s["step"]) for s in brain.optimizer_g.state_dict()["state"].values()}
+    d_steps = {int(s["step"]) for s in brain.optimizer_d.state_dict()["state"].values()}
+    assert g_steps == {2} and d_steps == {1}
+    log = (tmp_path / "run" / "train_log.txt").read_text()
+    assert "train G_grad_norm:" in log and "train D_grad_norm_max:" in log
+
+
+def _relative_run(tiny_trained_run, where):
+    """The tiny run laid out as if trained from ``where`` with relative paths (SpeechBrain keeps them)."""
+    import shutil
+
+    run, _ = tiny_trained_run
+    root = run.parent
+    shutil.copytree(run, where / "results" / "run")
+    shutil.copytree(root / "manifests", where / "results" / "manifests")
+    hparams = (where / "results" / "run" / "hyperparams.yaml").read_text()
+    (where / "results" / "run" / "hyperparams.yaml").write_text(hparams.replace(str(root), "results"))
+    return where / "results" / "run"
+
+
+def test_packaging_reads_the_run_from_any_folder(tiny_trained_run, tmp_path, monkeypatch):
+    from speechbrain_sslse.packaging import package_model
+
+    run = _relative_run(tiny_trained_run, tmp_path / "recipe")
+    assert "manifest_folder: results/manifests" in (run / "hyperparams.yaml").read_text()
+    monkeypatch.chdir(tmp_path)  # not the folder it was trained from
+    card = (package_model(run, tmp_path / "model") / "README.md").read_text()
+    assert "not recorded" not in card
+    assert "training utterances" in card and "DNS-layout root" in card
+    # The packaged checkpoint is chosen by the run's own selection key.
+    assert "selection_key: quality" in (run / "hyperparams.yaml").read_text()
+
+
+def test_layer_weight_table_takes_the_packaged_checkpoint(tiny_trained_run, tmp_path):
+    sys.path.insert(0, str(RECIPE))
+    import layer_weight_table
+
+    run, brain = tiny_trained_run
+    # A later checkpoint than the packaged one: the table must not take it.
+    later = tmp_path / "run"
+    import shutil
+
+    shutil.copytree(run, later)
+    from speechbrain_sslse.checkpointing import AtomicCheckpointer
+
+    checkpointer = AtomicCheckpointer(later / "save")
+    best = checkpointer.find_checkpoint()
+    state = torch.load(best.path / "generator.ckpt", weights_only=True)
+    packaged = state["combination.weight"].tolist()
+    state["combination.weight"] = torch.full((len(packaged),), 9.0)
+    newer = later / "save" / "CKPT+9999-12-31+23-59-59+00"
+    shutil.copytree(best.path, newer)
+    torch.save(state, newer / "generator.ckpt")
+    import yaml
+
+    meta = yaml.safe_load((newer / "CKPT.yaml").read_text())
+    meta.update(epoch=2, quality=meta["quality"] - 1.0, unixtime=meta["unixtime"] + 60)
+    (newer / "CKPT.yaml").write_text(yaml.safe_dump(meta))
+    assert layer_weight_table.main([str(later), "--output_folder", str(tmp_path / "table")]) == 0
+    rows = _rows(tmp_path / "table" / "layer_weights.csv")
+    assert len(rows) == 1 and rows[0]["variant"] == "1" and rows[0]["system"] == "proposed"
+    layers = range(1, len(packaged) + 1)
+    assert [float(rows[0][f"layer{i}"]) for i in layers] == pytest.approx(packaged, abs=1e-4)
+    assert "packaged" in rows[0]["chosen_by"]
+    md = (tmp_path / "table" / "layer_weights.md").read_text()
+    assert "| Variant | system | run | Layer1 | Layer2 | Layer3 |" in md and "-1.495" in md
+    assert (tmp_path / "table" / "layer_weights.png").read_bytes()[:4] == b"\x89PNG"
+    # Without the packaged model, the best checkpoint by the run's selection key (not the latest).
+    shutil.rmtree(later / "model")
+    assert layer_weight_table.main([str(later), "--output_folder", str(tmp_path / "table2")]) == 0
+    row = _rows(tmp_path / "table2" / "layer_weights.csv")[0]
+    assert row["chosen_by"].startswith("best quality") and row["epoch"] == "1"

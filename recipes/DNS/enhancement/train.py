@@ -67,17 +67,31 @@ class EnhancementBrain(sb.Brain):
         crop = int(seconds * self.hparams.sample_rate) if seconds else length
         if crop >= length:
             return wavs
-        start = int(torch.randint(0, length - crop + 1, (1,)))
+        # Drawn from the optimizer step (checkpointed), so that a resumed run crops as an uninterrupted one.
+        generator = torch.Generator().manual_seed(int(self.hparams.seed) * 1_000_003 + self.optimizer_step)
+        start = int(torch.randint(0, length - crop + 1, (1,), generator=generator))
         return tuple(w[:, start : start + crop] for w in wavs)
 
     def fit_batch(self, batch):
-        """One discriminator step, then one generator step."""
+        """One discriminator step, then one generator step.
+
+        With ``grad_accumulation_factor`` N, the gradients of N batches are summed (each
+        loss divided by N) and both optimizers step once every N batches; the
+        discriminator stays fixed within those N batches. Non-finite losses are counted
+        against ``nonfinite_patience`` and, with ``skip_nonfinite_grads``, an optimizer
+        step whose gradients are not finite is skipped.
+        """
+        should_step = self.step % self.grad_accumulation_factor == 0
         batch = batch.to(self.device)
         target, _ = batch.clean_sig
+        with self.no_sync(not should_step):
+            return self._fit_batch(batch, target, should_step)
+
+    def _fit_batch(self, batch, target, should_step):
         with self.training_ctx:
             enhanced = self.compute_forward(batch, sb.Stage.TRAIN)
         if self.optimizer_step < self.hparams.adversarial_start_step:
-            return self._fit_reconstruction(enhanced, target)
+            return self._fit_reconstruction(enhanced, target, should_step)
 
         fake, real = self._crop(enhanced, target)
 
@@ -88,7 +102,10 @@ class EnhancementBrain(sb.Brain):
             scores_fake = [s[:batch_size] for s in scores]
             scores_real = [s[batch_size:] for s in scores]
             loss_d = self.hparams.discriminator_loss(scores_fake, scores_real)
-        self._step(loss_d["D_loss"], self.optimizer_d)
+        self._backward(loss_d["D_loss"])
+        norms = {}
+        if should_step:
+            norms["D_grad_norm"] = self._optimizer_step(self.optimizer_d, "discriminator")
 
         # Generator: adversarial + feature matching (real features are targets) + mel L1.
         # The discriminator's weights get no gradient here (they would be discarded): it
@@ -108,38 +125,83 @@ class EnhancementBrain(sb.Brain):
                     feats_fake,
                     feats_real,
                 )
-            self._step(loss_g["G_loss"], self.optimizer_g)
+            self._backward(loss_g["G_loss"])
         finally:
             discriminator.requires_grad_(True)
-        self.scaler.update()
-        self.optimizer_step += 1
-        self._accumulate({**loss_g, **loss_d})
+        if should_step:
+            norms["G_grad_norm"] = self._optimizer_step(self.optimizer_g, "generator")
+            self._end_step()
+        self._accumulate({**loss_g, **loss_d}, norms)
         return loss_g["G_loss"].detach().cpu()
 
-    def _fit_reconstruction(self, enhanced, target):
+    def _fit_reconstruction(self, enhanced, target, should_step=True):
         """Warm-up step before ``adversarial_start_step``: the generator's mel L1 loss alone."""
         with self.training_ctx:
             loss_g = self.hparams.generator_loss(sb.Stage.TRAIN, enhanced.unsqueeze(1), target.unsqueeze(1))
-        self._step(loss_g["G_loss"], self.optimizer_g)
-        self.scaler.update()
-        self.optimizer_step += 1
-        self._accumulate(loss_g)
+        self._backward(loss_g["G_loss"])
+        norms = {}
+        if should_step:
+            norms["G_grad_norm"] = self._optimizer_step(self.optimizer_g, "generator")
+            self._end_step()
+        self._accumulate(loss_g, norms)
         return loss_g["G_loss"].detach().cpu()
 
-    def _step(self, loss, optimizer):
-        optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
-        self.scaler.unscale_(optimizer)
-        torch.nn.utils.clip_grad_norm_(
-            [p for group in optimizer.param_groups for p in group["params"]], self.max_grad_norm
-        )
-        self.scaler.step(optimizer)
+    def _backward(self, loss):
+        """Back-propagates ``loss / grad_accumulation_factor`` (a non-finite loss is counted first)."""
+        scaled = self.scaler.scale(loss / self.grad_accumulation_factor)
+        self.check_loss_isfinite(scaled)
+        scaled.backward()
 
-    def _accumulate(self, losses):
+    def check_loss_isfinite(self, loss):
+        """Counts a non-finite loss; more than ``nonfinite_patience`` in an epoch stop the run."""
+        if torch.isfinite(loss):
+            return
+        self.nonfinite_count += 1
+        if self.nonfinite_count > self.nonfinite_patience:
+            raise ValueError(
+                f"the training loss was not finite {self.nonfinite_count} times in this epoch, more than "
+                f"nonfinite_patience={self.nonfinite_patience}: lower the learning rate (--lr), try "
+                "--precision=fp32, raise --nonfinite_patience, or pass --skip_nonfinite_grads=True to skip "
+                "the optimizer steps whose gradients are not finite"
+            )
+        logger.warning(
+            "non-finite training loss (%d of nonfinite_patience=%d in this epoch)",
+            self.nonfinite_count,
+            self.nonfinite_patience,
+        )
+
+    def _optimizer_step(self, optimizer, name):
+        """Unscales, clips to ``max_grad_norm`` and steps ``optimizer``; returns the gradient norm.
+
+        With ``skip_nonfinite_grads`` (and no fp16 grad scaler, which skips such steps
+        itself), a step whose gradients hold NaN or Inf is skipped.
+        """
+        self.scaler.unscale_(optimizer)
+        params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+        if self.skip_nonfinite_grads and not self.scaler.is_enabled():
+            if not all(torch.isfinite(p.grad).all() for p in params):
+                logger.warning("non-finite %s gradients: optimizer step skipped (skip_nonfinite_grads)", name)
+                self.skipped_steps = getattr(self, "skipped_steps", 0) + 1
+                optimizer.zero_grad(set_to_none=True)
+                return float("nan")
+        norm = float(torch.nn.utils.clip_grad_norm_(params, self.max_grad_norm)) if params else 0.0
+        self.scaler.step(optimizer)
+        optimizer.zero_grad(set_to_none=True)
+        return norm
+
+    def _end_step(self):
+        self.scaler.update()
+        self.optimizer_step += 1
+
+    def _accumulate(self, losses, norms=None):
+        """Adds the batch's losses (and the gradient norms of its optimizer steps) to the stage sums."""
         for key, value in losses.items():
             if isinstance(value, torch.Tensor):
                 self.stage_sums[key] = self.stage_sums.get(key, 0.0) + float(value.detach())
         self.stage_count += 1
+        for key, norm in (norms or {}).items():
+            if np.isfinite(norm):
+                self.grad_norms.setdefault(key, []).append(norm)
 
     def evaluate_batch(self, batch, stage):
         """Mel L1 loss, STOI and PESQ (wide band) of the enhanced validation mixtures."""
@@ -193,26 +255,23 @@ class EnhancementBrain(sb.Brain):
 
     def on_stage_start(self, stage, epoch=None):
         """Resets the per-stage statistics."""
-        self.stage_sums, self.stage_count = {}, 0
+        self.stage_sums, self.stage_count, self.grad_norms = {}, 0, {}
         self.valid_scores, self.samples = [], []
 
     def on_stage_end(self, stage, stage_loss, epoch=None):
         """Logs, schedules the learning rates, checkpoints and writes samples."""
         stats = {k: v / max(self.stage_count, 1) for k, v in self.stage_sums.items()}
         if stage == sb.Stage.TRAIN:
+            for key, norms in self.grad_norms.items():  # what max_grad_norm is compared with
+                stats[key], stats[f"{key}_max"] = float(np.median(norms)), float(np.max(norms))
             self.train_stats = stats
             return
-        metrics = [m for m in ("stoi", "pesq", "dnsmos_ovrl") if any(m in s for s in self.valid_scores)]
-        for metric in metrics:
-            values = [s[metric] for s in self.valid_scores if np.isfinite(s[metric])]
-            stats[metric] = float(np.mean(values)) if values else float("nan")
-        if "dnsmos_ovrl" in stats:
-            # Selection criterion of the default model: both terms on a 0-5 scale.
-            stats["quality"] = stats["dnsmos_ovrl"] + 5.0 * stats["stoi"]
+        stats.update(validation_metrics(self.valid_scores))
         if stage == sb.Stage.VALID:
             lr_g = self.optimizer_g.param_groups[0]["lr"]
-            self.scheduler_g.step()
-            self.scheduler_d.step()
+            if self.lr_decays():
+                self.scheduler_g.step()
+                self.scheduler_d.step()
             weights = [round(float(w), 4) for w in _unwrap(self.modules.generator).layer_weights]
             cpu_seconds = self.cpu_seconds()
             self.hparams.train_logger.log_stats(
@@ -229,11 +288,22 @@ class EnhancementBrain(sb.Brain):
             kept = ("stoi", "pesq", "dnsmos_ovrl", "quality")
             meta = {"epoch": epoch, "cpu_seconds": cpu_seconds, **{m: stats[m] for m in kept if m in stats}}
             self.checkpointer.save_and_keep_only(
-                meta=meta, max_keys=[key], num_to_keep=self.hparams.keep_checkpoints
+                meta=ranking_meta(meta, key), max_keys=[key], num_to_keep=self.hparams.keep_checkpoints
             )
             if if_main_process():
                 self._write_samples(Path(self.hparams.samples_folder) / f"epoch_{epoch}")
                 write_layer_weights(Path(self.hparams.output_folder) / "layer_weights.csv", epoch, weights)
+
+    def lr_decays(self):
+        """Whether the learning rates decay at the end of this epoch.
+
+        With ``decay_lr_in_warmup: False`` they stay at ``lr`` until the adversarial
+        training (and so the discriminator's) has begun: the exponential decay counts
+        the epochs of GAN training only. A yaml without the key decays every epoch.
+        """
+        if "decay_lr_in_warmup" not in vars(self.hparams) or self.hparams.decay_lr_in_warmup:
+            return True
+        return self.optimizer_step > self.hparams.adversarial_start_step
 
     def _write_samples(self, folder):
         for uid, noisy, enhanced, clean in self.samples:
@@ -273,6 +343,69 @@ def _score(metric, estimate, reference=None):
     except MetricUnavailable as err:
         logger.warning("validation metric not computed: %s", err)
         return float("nan")
+
+
+# Wide-band PESQ (MOS-LQO) lies in [1.04, 4.64]; a file it cannot score (no speech found in
+# the output, e.g. a silent one) counts as this floor instead of dropping out of the mean.
+PESQ_FLOOR = 1.0
+
+
+def validation_metrics(scores):
+    """Means over the validation files of their STOI, PESQ and (when computed) DNSMOS OVRL.
+
+    A PESQ that could not be computed counts as :data:`PESQ_FLOOR` (and is counted in
+    ``pesq_failed``), so that a nearly silent model cannot rank high on the files PESQ
+    accepts. Other metrics average the files where they were computed (NaN when none).
+    ``quality`` = DNSMOS OVRL + 5 STOI (both on a 0-5 scale) when DNSMOS was computed.
+
+    Arguments
+    ---------
+    scores : list of dict
+        Per-file ``stoi``, ``pesq`` and optionally ``dnsmos_ovrl`` (NaN when not computed).
+
+    Returns
+    -------
+    dict
+
+    Example
+    -------
+    >>> stats = validation_metrics([{"stoi": 0.8, "pesq": 2.0}, {"stoi": 0.6, "pesq": float("nan")}])
+    >>> round(stats["stoi"], 3), stats["pesq"], stats["pesq_failed"]
+    (0.7, 1.5, 1)
+    """
+    stats = {}
+    for metric in ("stoi", "pesq", "dnsmos_ovrl"):
+        values = np.array([s[metric] for s in scores if metric in s], dtype=float)
+        if not len(values):
+            continue
+        finite = np.isfinite(values)
+        if metric == "pesq":
+            stats["pesq_failed"] = int((~finite).sum())
+            stats[metric] = float(np.where(finite, values, PESQ_FLOOR).mean())
+        else:
+            stats[metric] = float(values[finite].mean()) if finite.any() else float("nan")
+    if "dnsmos_ovrl" in stats:
+        # Selection criterion of the default model: both terms on a 0-5 scale.
+        stats["quality"] = stats["dnsmos_ovrl"] + 5.0 * stats["stoi"]
+    return stats
+
+
+def ranking_meta(meta, key):
+    """``meta`` with a NaN value of the ranking ``key`` replaced by -inf.
+
+    SpeechBrain's Checkpointer sorts the checkpoints by ``meta[key]`` to choose the
+    ones it keeps; a NaN (a metric that could not be computed) makes that order
+    arbitrary, and the best checkpoint can then be deleted. -inf ranks last.
+
+    Example
+    -------
+    >>> ranking_meta({"epoch": 3, "pesq": float("nan"), "stoi": float("nan")}, "pesq")
+    {'epoch': 3, 'pesq': -inf, 'stoi': nan}
+    """
+    value = meta.get(key)
+    if isinstance(value, float) and np.isnan(value):
+        return {**meta, key: float("-inf")}
+    return dict(meta)
 
 
 def write_layer_weights(path, epoch, weights):
@@ -354,27 +487,10 @@ def dataio_prepare(hparams, manifest_folder):
                 wav, duration = row["wav"], float(row["duration"])
         raise RuntimeError(f"20 unusable audio files in a row; see {bad_files.path}")
 
-    rank = int(os.environ.get("RANK", 0))
-    sample_log = os.environ.get("SSLSE_SAMPLE_LOG")  # debugging aid: what each DDP rank trains on
-
-    @sb.utils.data_pipeline.takes("wav", "duration")
-    @sb.utils.data_pipeline.provides("noisy_sig", "clean_sig")
-    def train_pipeline(wav, duration):
-        seed = int(torch.randint(0, 2**62, (1,)))
-        # DDP ranks share the global seed: the rank keeps their mixtures apart (rank 0 draws as alone).
-        rng = np.random.default_rng(seed if rank == 0 else [seed, rank])
-        mix = mix_or_skip(wav, float(duration), rng)
-        if sample_log:
-            with open(f"{sample_log}.rank{rank}", "a") as f:
-                f.write(f"{wav}\t{mix['snr']:.4f}\t{mix['noise']}\n")
-        yield mix["noisy"]
-        yield mix["target"]
-
-    train_data = sb.dataio.dataset.DynamicItemDataset.from_csv(
-        manifest_folder / "train.csv",
-        dynamic_items=[train_pipeline],
-        output_keys=["id", "noisy_sig", "clean_sig"],
-    )
+    # SSLSE_SAMPLE_LOG=PREFIX: each DDP rank appends what it trains on to PREFIX.rank<R> (debugging aid).
+    sample_log = os.environ.get("SSLSE_SAMPLE_LOG")
+    sample_log = f"{sample_log}.rank{int(os.environ.get('RANK', 0))}" if sample_log else None
+    train_data = MixedTrainSet(train_rows, mix_or_skip, seed=hparams["seed"], sample_log=sample_log)
 
     valid_rows = read_csv_rows(manifest_folder / "valid.csv")
     valid_items = {}
@@ -401,6 +517,90 @@ def dataio_prepare(hparams, manifest_folder):
     return train_data, valid_data, bad_files
 
 
+class MixingSampler(torch.utils.data.Sampler):
+    """Pairs each index of ``sampler`` with the seed of its mixture: ``(index, (seed, epoch, position))``.
+
+    The mixture drawn at a position of an epoch (noise, SNR, RIR, segment, level) is a
+    function of the run's seed, the epoch and the position alone, so the random state
+    of the mixing is the sampler's position, which SpeechBrain checkpoints (the epoch
+    counter and the data loader's position). A run resumed from any checkpoint, also
+    mid-epoch after a kill, draws exactly what the uninterrupted run draws, and no epoch
+    replays another's mixtures. Under DDP the positions are global, so the ranks'
+    mixtures differ.
+
+    Arguments
+    ---------
+    sampler : torch.utils.data.Sampler
+        The index sampler (SpeechBrain's reproducible samplers, with ``set_epoch``).
+    seed : int
+        The run's seed.
+
+    Example
+    -------
+    >>> base = sb.dataio.sampler.ReproducibleRandomSampler(range(5), seed=1, replacement=True, num_samples=3)
+    >>> sampler = MixingSampler(base, seed=1)
+    >>> sampler.set_epoch(2)
+    >>> [entropy for _, entropy in sampler]
+    [(1, 2, 0), (1, 2, 1), (1, 2, 2)]
+    """
+
+    def __init__(self, sampler, seed):
+        self.sampler = sampler
+        self.seed = int(seed)
+        self.epoch = 0
+
+    def set_epoch(self, epoch):
+        """Sets the epoch (of the mixtures and of the wrapped sampler's draws)."""
+        self.epoch = int(epoch)
+        if hasattr(self.sampler, "set_epoch"):
+            self.sampler.set_epoch(epoch)
+
+    def __iter__(self):
+        for position, index in enumerate(self.sampler):
+            yield int(index), (self.seed, self.epoch, position)
+
+    def __len__(self):
+        return len(self.sampler)
+
+
+class MixedTrainSet(torch.utils.data.Dataset):
+    """Training utterances mixed on the fly: item ``(index, entropy)`` -> ``id, noisy_sig, clean_sig``.
+
+    ``entropy`` (from :class:`MixingSampler`) seeds the mixture's generator; a plain
+    integer index uses ``(seed, 0, index)``.
+
+    Arguments
+    ---------
+    rows : list of dict
+        ``train.csv`` rows (``ID``, ``wav``, ``duration``).
+    mix : callable
+        ``mix(wav, duration, rng) -> dict`` with ``noisy``, ``target``, ``snr``, ``noise``.
+    seed : int
+        The run's seed.
+    sample_log : str, optional
+        A file that each mixture's file, SNR and noise are appended to.
+    """
+
+    def __init__(self, rows, mix, seed, sample_log=None):
+        self.rows = rows
+        self.mix = mix
+        self.seed = int(seed)
+        self.sample_log = sample_log
+        self.data_ids = [row["ID"] for row in rows]
+
+    def __len__(self):
+        return len(self.rows)
+
+    def __getitem__(self, key):
+        index, entropy = key if isinstance(key, tuple) else (int(key), (self.seed, 0, int(key)))
+        row = self.rows[index]
+        mix = self.mix(row["wav"], float(row["duration"]), np.random.default_rng(list(entropy)))
+        if self.sample_log:
+            with open(self.sample_log, "a") as f:
+                f.write(f"{row['wav']}\t{mix['snr']:.4f}\t{mix['noise']}\n")
+        return {"id": row["ID"], "noisy_sig": mix["noisy"], "clean_sig": mix["target"]}
+
+
 def apply_schedule(hparams_file, overrides):
     """Merges the overrides of the chosen ``schedule`` (``schedules.<name>`` in the yaml) under ``overrides``.
 
@@ -419,6 +619,182 @@ def apply_schedule(hparams_file, overrides):
     return {**dict(schedules[name] or {}), **user}
 
 
+NO_SSL_CHECKPOINT = (None, "", "null", "None")
+PATH_KEYS = (
+    "output_folder",
+    "save_folder",
+    "manifest_folder",
+    "data_folder",
+    "mini_corpus_folder",
+    "ssl_ckpt",
+)
+
+
+def absolute_paths(overrides):
+    """``overrides`` with the relative paths given for :data:`PATH_KEYS` made absolute.
+
+    The run's ``hyperparams.yaml`` then records where its data, manifests and SSL
+    checkpoint are, whatever folder the run is later packaged or evaluated from.
+
+    Example
+    -------
+    >>> import os
+    >>> absolute_paths({"data_folder": "data/DNS", "lr": 0.1})["data_folder"] == os.path.abspath("data/DNS")
+    True
+    """
+    out = dict(overrides)
+    for key in PATH_KEYS:
+        value = out.get(key)
+        if isinstance(value, str) and value not in NO_SSL_CHECKPOINT and not os.path.isabs(value):
+            out[key] = os.path.abspath(os.path.expanduser(value))
+    return out
+
+
+def check_ssl_checkpoint(hparams_file, overrides):
+    """Refuses a setting with ``require_ssl_ckpt: True`` (the paper schedule) and no ``ssl_ckpt``.
+
+    Without ``ssl_ckpt`` the recipe falls back to the small TERA shipped in the package,
+    which is right for the CPU schedules and wrong for the paper's setting (TERA base,
+    960 h): a paper-sized run would otherwise train for days on the wrong encoder.
+    ``--require_ssl_ckpt=False`` allows it explicitly.
+
+    Arguments
+    ---------
+    hparams_file : str or Path
+        The recipe's hparams file.
+    overrides : dict
+        The overrides in force (schedule and command line, as from :func:`apply_schedule`).
+    """
+    with open(hparams_file) as f:
+        raw_hparams = YAML(typ="rt").load(f)
+
+    hparams = {**dict(raw_hparams), **overrides}
+    if hparams.get("require_ssl_ckpt", False) and hparams.get("ssl_ckpt") in NO_SSL_CHECKPOINT:
+        raise ValueError(
+            f"{hparams_file} with --schedule={hparams.get('schedule')} is the paper's setting, which needs "
+            "a real SSL checkpoint: pass --ssl_ckpt=/path/to/tera/states-1000000.ckpt (TERA base in "
+            "s3prl's format; any s3prl upstream with --ssl_upstream). Without --ssl_ckpt the small TERA "
+            "shipped in the package would be used; to train the paper's setting on it anyway, pass "
+            "--require_ssl_ckpt=False."
+        )
+
+
+def size_workers(requested, rss_bytes=None, available_bytes=None, cpus=None, headroom=0.6):
+    """The number of data-loader workers this machine can hold (at most ``requested``).
+
+    A worker is a fork of the training process; once it touches its copy-on-write
+    pages it can cost as much memory as the process itself. The count is capped by
+    the CPUs this process may use and by ``headroom`` x the available memory divided
+    by the process's resident size.
+
+    Arguments
+    ---------
+    requested : int
+        ``num_workers`` asked for.
+    rss_bytes, available_bytes : int, optional
+        Resident size of this process and available memory (default: read from ``/proc``).
+    cpus : int, optional
+        CPUs available (default: this process's CPU affinity).
+    headroom : float
+        Fraction of the available memory the workers may take.
+
+    Returns
+    -------
+    int
+
+    Example
+    -------
+    >>> size_workers(8, rss_bytes=2 * 2**30, available_bytes=16 * 2**30, cpus=16)
+    4
+    >>> size_workers(8, rss_bytes=2**30, available_bytes=64 * 2**30, cpus=2)
+    2
+    >>> size_workers(0)
+    0
+    """
+    requested = int(requested)
+    if requested <= 0:
+        return 0
+    if cpus is None:
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    rss_bytes = _resident_bytes() if rss_bytes is None else rss_bytes
+    available_bytes = _available_bytes() if available_bytes is None else available_bytes
+    workers = min(requested, max(int(cpus), 1))
+    if rss_bytes and available_bytes:
+        workers = min(workers, int(headroom * available_bytes // rss_bytes))
+    return max(workers, 0)
+
+
+def _resident_bytes():
+    """Resident memory of this process (bytes), or None where ``/proc`` is not readable."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _available_bytes():
+    """``MemAvailable`` of ``/proc/meminfo`` (bytes), or None."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def train_loader_options(hparams, sampler):
+    """Training data-loader arguments, with ``num_workers`` sized to the machine (:func:`size_workers`)."""
+    workers = size_workers(hparams["num_workers"])
+    if workers < hparams["num_workers"]:
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        logger.warning(
+            "num_workers=%d reduced to %d: %s CPUs and %.1f GB of available memory hold no more workers "
+            "the size of this process (%.1f GB each; each epoch forks them anew)",
+            hparams["num_workers"],
+            workers,
+            cpus,
+            (_available_bytes() or 0) / 1e9,
+            (_resident_bytes() or 0) / 1e9,
+        )
+    return {
+        "batch_size": hparams["batch_size"],
+        "sampler": sampler,
+        "num_workers": workers,
+        "collate_fn": sb.dataio.batch.PaddedBatch,
+    }
+
+
+def describe_ssl_encoder(hparams):
+    """One line naming the SSL encoder and its checkpoint (for the log)."""
+    encoder = hparams.get("ssl_encoder")
+    if encoder is None:
+        return "SSL encoder: none in this hparams file"
+    ckpt = getattr(encoder, "_ckpt_path", None)
+    note = ""
+    try:
+        from speechbrain_sslse.tera import default_tera_checkpoint
+
+        if ckpt and Path(ckpt).resolve() == Path(default_tera_checkpoint()).resolve():
+            note = " (the small TERA shipped in the package)"
+    except (ImportError, FileNotFoundError):
+        pass
+    if hparams.get("ssl_ckpt") in NO_SSL_CHECKPOINT and not note:
+        note = " (no ssl_ckpt given: a randomly initialised tiny TERA)"
+    return f"SSL encoder: s3prl {encoder.name}, {encoder.num_layers} hidden states, checkpoint {ckpt}{note}"
+
+
+def mini_corpus_path(hparams):
+    """Where the embedded mini corpus is (or will be generated) when no ``data_folder`` is given."""
+    if hparams["mini_corpus_folder"]:
+        return Path(hparams["mini_corpus_folder"]).expanduser().resolve()
+    from speechbrain_sslse.corpus.generate import default_corpus_dir
+
+    return default_corpus_dir(hparams["mini_corpus_size"])
+
+
 def resolve_data_folder(hparams):
     """The DNS root: ``data_folder``, or the embedded mini corpus generated on first use."""
     if hparams["data_folder"]:
@@ -431,17 +807,19 @@ def resolve_data_folder(hparams):
 
 def main(argv):
     hparams_file, run_opts, overrides = sb.parse_arguments(argv)
-    overrides = apply_schedule(hparams_file, overrides)
+    overrides = absolute_paths(apply_schedule(hparams_file, overrides))
+    check_ssl_checkpoint(hparams_file, overrides)
     sb.utils.distributed.ddp_init_group(run_opts)
     with open(hparams_file) as fin:
         hparams = load_hyperpyyaml(fin, overrides)
     sb.create_experiment_directory(
         experiment_directory=hparams["output_folder"], hyperparams_to_save=hparams_file, overrides=overrides
     )
+    # Logging is set up now: what the yaml printed while it was built goes to log.txt as well.
+    logger.info(describe_ssl_encoder(hparams))
     if not hparams["data_folder"]:
-        logger.info(
-            "No data_folder given: training on the embedded mini corpus (%s)", hparams["mini_corpus_folder"]
-        )
+        corpus = mini_corpus_path(hparams)
+        logger.info("No data_folder given: training on the embedded mini corpus (%s)", corpus)
         run_on_main(resolve_data_folder, kwargs={"hparams": hparams})
     data_folder = resolve_data_folder(hparams)
     manifest_folder = Path(hparams["manifest_folder"])
@@ -471,15 +849,14 @@ def main(argv):
         sampler = sb.dataio.sampler.ReproducibleRandomSampler(
             train_data, seed=hparams["seed"], replacement=True, num_samples=num_samples
         )
+    sampler = MixingSampler(sampler, seed=hparams["seed"])
+    brain.train_sampler = sampler  # SpeechBrain calls set_epoch on it (it does so for its own samplers only)
+    loader_kwargs = train_loader_options(hparams, sampler)
     brain.fit(
         brain.hparams.epoch_counter,
         train_set=train_data,
         valid_set=valid_data,
-        train_loader_kwargs={
-            "batch_size": hparams["batch_size"],
-            "sampler": sampler,
-            "num_workers": hparams["num_workers"],
-        },
+        train_loader_kwargs=loader_kwargs,
         valid_loader_kwargs={"batch_size": hparams["valid_batch_size"]},
     )
     if if_main_process():

@@ -1,0 +1,233 @@
+"""The paper's setting, complete and safe at scale: variant 7, feature matching, the exact upsampling,
+the SSL-checkpoint guard, worker sizing, NaN-proof checkpoint ranking, the training run options."""
+
+import copy
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hyperpyyaml import load_hyperpyyaml
+from recipe_helpers import DNS_RECIPE, load_recipe_module
+from speechbrain.lobes.models.HifiGAN import HifiganGenerator, MelganFeatureLoss
+
+from speechbrain_sslse.checkpointing import AtomicCheckpointer
+from speechbrain_sslse.lobes import SpectrumAwareVocoder, SSLEncoder
+from speechbrain_sslse.lobes.discriminator import FeatureMatchingLoss, HifiganDiscriminator
+from speechbrain_sslse.lobes.fusion import FUSIONS, FiLMBySpectrumFusion
+from speechbrain_sslse.lobes.vocoder import GENERATOR_CONFIGS, UPSAMPLE_KERNELS_BEFORE
+
+PROPOSED = DNS_RECIPE / "hparams" / "proposed.yaml"
+
+
+@pytest.fixture(scope="module")
+def recipe():
+    return load_recipe_module()
+
+
+def _schedule_hparams(recipe, schedule, ssl_ckpt):
+    overrides = recipe.apply_schedule(PROPOSED, {"schedule": schedule, "ssl_ckpt": str(ssl_ckpt)})
+    with open(PROPOSED) as f:
+        return load_hyperpyyaml(f, overrides)
+
+
+# --- variant 7 ----------------------------------------------------------------------------
+
+
+def test_film_by_spectrum_modulates_the_ssl_stream_by_the_spectrum():
+    fusion = FUSIONS["film_by_spectrum"](ssl_dim=8, spec_dim=20, d_model=16)
+    assert isinstance(fusion, FiLMBySpectrumFusion)
+    assert fusion.spec_proj.in_features == 20 and fusion.spec_proj.out_features == 2 * 16  # gamma, beta
+    assert fusion.ssl_proj.in_features == 8
+    ssl, spec = torch.randn(2, 5, 8), torch.randn(2, 5, 20)
+    gamma, beta = fusion.spec_proj(spec)[..., :16], fusion.spec_proj(spec)[..., 16:]
+    assert torch.allclose(fusion(ssl, spec), gamma * fusion.ssl_proj(ssl) + beta)
+    # gamma starts around 1: with a zero spectrum the SSL stream passes with gain 1, plus beta's bias.
+    out = fusion(ssl[:1], torch.zeros(1, 5, 20))
+    assert torch.allclose(out, fusion.ssl_proj(ssl[:1]) + fusion.spec_proj.bias[16:], atol=1e-6)
+
+
+# --- feature matching ---------------------------------------------------------------------
+
+
+def test_feature_matching_mean_is_speechbrains_and_sum_is_hifigans():
+    torch.manual_seed(0)
+    disc = HifiganDiscriminator(width=0.0625)
+    _, fake = disc(torch.randn(2, 1, 4000))
+    _, real = disc(torch.randn(2, 1, 4000))
+    maps = sum(len(f) for f in fake)
+    assert maps == 54  # 5 periods x 6 maps + 3 scales x 8 maps
+    mean = FeatureMatchingLoss("mean")(fake, real)
+    assert torch.allclose(mean, MelganFeatureLoss()(fake, real))
+    assert torch.allclose(FeatureMatchingLoss("sum")(fake, real), maps * mean)
+    # SpeechBrain's recipe weights the mean x10; HiFi-GAN the sum x2: 10.8 times stronger.
+    assert 2 * maps / 10 == pytest.approx(10.8)
+
+
+def test_schedules_choose_the_feature_matching_reduction(recipe, tiny_tera_ckpt):
+    quick = _schedule_hparams(recipe, "quick", tiny_tera_ckpt)["generator_loss"]
+    assert quick.feat_match_loss.reduction == "mean" and quick.feat_match_loss_weight == 10
+    paper = _schedule_hparams(recipe, "paper", tiny_tera_ckpt)["generator_loss"]
+    assert paper.feat_match_loss.reduction == "sum" and paper.feat_match_loss_weight == 2
+
+
+# --- upsampling ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("preset", sorted(GENERATOR_CONFIGS))
+def test_every_preset_upsamples_each_frame_to_exactly_one_hop(preset):
+    config = {**GENERATOR_CONFIGS[preset], "upsample_initial_channel": 16}
+    generator = HifiganGenerator(in_channels=8, out_channels=1, **config)
+    for frames in (20, 51):
+        assert generator(torch.randn(1, 8, frames)).shape[-1] == 160 * frames
+    for factor, kernel in zip(config["upsample_factors"], config["upsample_kernel_sizes"]):
+        assert (kernel - factor) % 2 == 0  # SpeechBrain's padding (k - u) // 2 is then exact
+
+
+def test_vocoder_output_length_is_the_input_length(tiny_tera_ckpt):
+    vocoder = SpectrumAwareVocoder(
+        SSLEncoder("tera", ckpt=tiny_tera_ckpt), d_model=16, fusion_options={"num_heads": 2, "ffn_dim": 32},
+        generator={"preset": "v3", "upsample_initial_channel": 16},
+    )  # fmt: skip
+    for samples in (8000, 8001, 8159, 12345):
+        assert vocoder(torch.randn(1, samples)).shape == (1, samples)
+        features = vocoder.features(torch.randn(1, samples))
+        raw = vocoder.generator(features.transpose(1, 2))
+        assert raw.shape[-1] == 160 * features.shape[1]  # nothing generated beyond the frame grid
+
+
+def test_checkpoint_with_the_former_kernels_names_the_setting_that_loads_it(tiny_tera_ckpt):
+    def build(kernels=None):
+        generator = {"preset": "v3", "upsample_initial_channel": 16}
+        if kernels:
+            generator["upsample_kernel_sizes"] = kernels
+        return SpectrumAwareVocoder(SSLEncoder("tera", ckpt=tiny_tera_ckpt), fusion="additive", d_model=16,
+                                    generator=generator)  # fmt: skip
+
+    old = build(UPSAMPLE_KERNELS_BEFORE).state_dict()
+    with pytest.raises(ValueError, match=r"upsample_kernel_sizes.*\[10, 8, 8, 4\]"):
+        build().load_state_dict(old)
+    build(UPSAMPLE_KERNELS_BEFORE).load_state_dict(old)  # the named setting loads it
+
+
+# --- the SSL checkpoint of the paper schedule ---------------------------------------------
+
+
+def test_paper_schedule_refuses_to_run_without_an_ssl_checkpoint(recipe, tmp_path):
+    argv = [str(PROPOSED), "--schedule=paper", f"--output_folder={tmp_path / 'run'}"]
+    with pytest.raises(ValueError, match=r"--ssl_ckpt=.*--require_ssl_ckpt=False"):
+        recipe.main(argv)
+    assert not (tmp_path / "run").exists()  # refused before anything was built or written
+    # Explicit opt-in, a checkpoint, or another schedule: no refusal.
+    for overrides in ({"require_ssl_ckpt": False}, {"ssl_ckpt": "/models/tera.ckpt"}, {}):
+        schedule = "quick" if not overrides else "paper"
+        merged = recipe.apply_schedule(PROPOSED, {"schedule": schedule, **overrides})
+        recipe.check_ssl_checkpoint(PROPOSED, merged)
+    mask_head = DNS_RECIPE / "hparams" / "mask_head.yaml"
+    recipe.check_ssl_checkpoint(mask_head, recipe.apply_schedule(mask_head, {}))
+
+
+def test_relative_paths_on_the_command_line_are_recorded_absolute(recipe):
+    out = recipe.absolute_paths({"ssl_ckpt": "tera.ckpt", "data_folder": "/d", "lr": 0.1, "ssl_ckpt_x": "a"})
+    assert out["ssl_ckpt"] == str(Path("tera.ckpt").resolve()) and out["data_folder"] == "/d"
+    assert out["lr"] == 0.1 and out["ssl_ckpt_x"] == "a"
+
+
+# --- the paper schedule on a CPU machine --------------------------------------------------
+
+
+def test_workers_are_sized_to_the_machine(recipe):
+    gib = 2**30
+    assert recipe.size_workers(8, rss_bytes=2 * gib, available_bytes=100 * gib, cpus=16) == 8
+    assert recipe.size_workers(8, rss_bytes=2 * gib, available_bytes=100 * gib, cpus=2) == 2
+    assert recipe.size_workers(8, rss_bytes=3 * gib, available_bytes=15 * gib, cpus=16) == 3
+    assert recipe.size_workers(8, rss_bytes=3 * gib, available_bytes=2 * gib, cpus=16) == 0
+    # On this machine the paper's 8 workers become what it holds (this CPU: 2 cores).
+    sampler = torch.utils.data.SequentialSampler(range(4))
+    options = recipe.train_loader_options({"num_workers": 8, "batch_size": 16}, sampler)
+    cpus = len(os.sched_getaffinity(0))
+    assert options["num_workers"] <= min(8, cpus) and options["sampler"] is sampler
+
+
+def test_mini_corpus_message_names_the_folder(recipe, tmp_path):
+    hparams = {"mini_corpus_folder": None, "mini_corpus_size": "default"}
+    assert recipe.mini_corpus_path(hparams).name == "mini_corpus-default-seed0"
+    hparams["mini_corpus_folder"] = str(tmp_path)
+    assert recipe.mini_corpus_path(hparams) == tmp_path.resolve()
+
+
+# --- checkpoint ranking -------------------------------------------------------------------
+
+
+def test_pesq_failures_count_and_nan_never_wins_the_ranking(recipe, tmp_path):
+    scores = [{"stoi": 0.5, "pesq": 2.5}, {"stoi": 0.5, "pesq": float("nan")}]
+    stats = recipe.validation_metrics(scores)
+    assert stats["pesq"] == pytest.approx((2.5 + recipe.PESQ_FLOOR) / 2) and stats["pesq_failed"] == 1
+    assert math.isnan(recipe.validation_metrics([{"stoi": float("nan"), "pesq": 1.0}])["stoi"])
+    with_dnsmos = recipe.validation_metrics([{"stoi": 0.8, "pesq": 2.0, "dnsmos_ovrl": 2.0}])
+    assert with_dnsmos["quality"] == pytest.approx(2.0 + 5 * 0.8)
+
+    # SpeechBrain's Checkpointer keeps the two latest and the top two by meta[key]: with a
+    # NaN among them (NaN ranks arbitrarily) it deleted the best one (epoch 1) of this run.
+    checkpointer = AtomicCheckpointer(tmp_path / "save", recoverables={"m": torch.nn.Linear(1, 1)})
+    for epoch, pesq in enumerate((1.5, float("nan"), 1.2, 1.0, 0.9), 1):
+        meta = recipe.ranking_meta({"epoch": epoch, "pesq": pesq}, "pesq")
+        checkpointer.save_and_keep_only(meta=meta, max_keys=["pesq"], num_to_keep=2)
+    kept = sorted(c.meta["epoch"] for c in checkpointer.list_checkpoints())
+    assert kept == [1, 3, 4, 5]
+    assert checkpointer.find_checkpoint(max_key="pesq").meta["epoch"] == 1
+
+
+# --- run options --------------------------------------------------------------------------
+
+
+def _nan_gradients(module):
+    for p in module.parameters():
+        if p.requires_grad:
+            p.grad = torch.full_like(p, float("nan"))
+
+
+def test_skip_nonfinite_grads_skips_the_step_and_patience_stops_the_run(tiny_trained_run):
+    _, brain = tiny_trained_run
+    generator = brain.modules.generator
+    saved = {k: v.clone() for k, v in generator.state_dict().items()}
+    optimizer_state = copy.deepcopy(brain.optimizer_g.state_dict())
+    try:
+        brain.skip_nonfinite_grads = True
+        _nan_gradients(generator)
+        assert math.isnan(brain._optimizer_step(brain.optimizer_g, "generator"))
+        assert all(torch.equal(v, saved[k]) for k, v in generator.state_dict().items())
+        assert all(p.grad is None for p in generator.parameters())
+
+        brain.skip_nonfinite_grads = False
+        _nan_gradients(generator)
+        brain._optimizer_step(brain.optimizer_g, "generator")
+        trained = [v for k, v in generator.state_dict().items() if not torch.equal(v, saved[k])]
+        assert trained and all(torch.isnan(v).any() for v in trained)  # what skipping prevents
+
+        brain.nonfinite_count, brain.nonfinite_patience = 0, 1
+        brain.check_loss_isfinite(torch.tensor(float("inf")))
+        with pytest.raises(ValueError, match="nonfinite_patience=1.*--skip_nonfinite_grads=True"):
+            brain.check_loss_isfinite(torch.tensor(float("nan")))
+    finally:
+        generator.load_state_dict(saved)
+        brain.optimizer_g.load_state_dict(optimizer_state)
+        brain.skip_nonfinite_grads, brain.nonfinite_count, brain.nonfinite_patience = False, 0, 3
+
+
+def test_mixing_sampler_seeds_each_position_of_each_epoch(recipe):
+    import speechbrain as sb
+
+    def draws(epoch):
+        base = sb.dataio.sampler.ReproducibleRandomSampler(range(10), seed=3, replacement=True, num_samples=6)
+        sampler = recipe.MixingSampler(base, seed=3)
+        sampler.set_epoch(epoch)
+        return list(sampler)
+
+    assert draws(1) == draws(1)
+    assert [i for i, _ in draws(1)] != [i for i, _ in draws(2)]  # set_epoch reaches the index sampler
+    assert {e for _, e in draws(1)}.isdisjoint({e for _, e in draws(2)})
+    rngs = [np.random.default_rng(list(e)).random() for _, e in draws(1) + draws(2)]
+    assert len(set(rngs)) == 12
