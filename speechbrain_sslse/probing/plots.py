@@ -21,6 +21,8 @@ __all__ = [
     "information_table",
     "models_table",
     "plot_robustness",
+    "plot_robustness_layers",
+    "plot_information_layers",
     "plot_tsne",
     "METRIC_LABELS",
 ]
@@ -243,6 +245,123 @@ def plot_robustness(rows, family, axis, columns, models, path, title=None):
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+
+
+def _layer_values(rows, match, value_key="value"):
+    """``{layer: float}`` of the per-layer rows whose fields equal ``match``'s (compared as text)."""
+    out = {}
+    for r in rows:
+        if all(str(r[k]) == str(v) for k, v in match.items()):
+            out[int(r["layer"])] = float(r[value_key])
+    return out
+
+
+def plot_robustness_layers(per_layer, family, axis, columns, models, path, title=None):
+    """MSE and CS of every hidden layer, one line per condition, one row of panels per model (PNG).
+
+    The per-layer view of the robustness tables (the tables summarise the layers into
+    one value): layer 0 is the model's first hidden state (its input projection or CNN
+    features), the last one its last hidden state.
+
+    Arguments
+    ---------
+    per_layer : list of dict
+        ``model, layer, family, axis, condition, metric (nmse|cosine), value`` rows.
+    family, axis, columns, models
+        As for :func:`robustness_table`.
+    path : str or Path
+        The PNG file.
+    title : str, optional
+        Figure title.
+
+    Example
+    -------
+    >>> import tempfile, os
+    >>> rows = [{"model": "m", "layer": l, "family": "noise", "axis": "snr", "condition": c, "metric": k,
+    ...          "value": v + l} for l in range(3) for c in ("0", "5")
+    ...         for k, v in (("nmse", 1.0), ("cosine", 0.5))]
+    >>> p = os.path.join(tempfile.mkdtemp(), "x.png")
+    >>> plot_robustness_layers(rows, "noise", "snr", ["0", "5"], ["m"], p)
+    >>> open(p, "rb").read(4)
+    b'\\x89PNG'
+    """
+    plt = _pyplot()
+    unit = " dB" if axis == "snr" else " s"
+    fig, axes = plt.subplots(len(models), 2, figsize=(10, 2.9 * len(models)), squeeze=False)
+    cmap = plt.get_cmap("viridis")
+    for row, model in enumerate(models):
+        for col, metric in enumerate(("nmse", "cosine")):
+            ax = axes[row][col]
+            for k, condition in enumerate(columns):
+                match = {"model": model, "family": family, "axis": axis, "condition": condition}
+                values = _layer_values(per_layer, {**match, "metric": metric})
+                if values:
+                    layers = sorted(values)
+                    color = cmap(k / max(len(columns) - 1, 1))
+                    ys = [values[x] for x in layers]
+                    ax.plot(layers, ys, marker="o", color=color, label=f"{condition}{unit}")
+            ax.set_xlabel("hidden layer")
+            ax.set_ylabel(METRIC_LABELS[metric])
+            ax.set_title(model, fontsize=9)
+            ax.grid(alpha=0.3)
+        axes[row][1].legend(fontsize=7, ncol=2)
+    fig.suptitle(title or f"{family}: every layer, by {AXIS_LABELS.get(axis, axis)}")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+
+
+def plot_information_layers(per_layer, tasks, models, path, title=None):
+    """Probe accuracy of every hidden layer, one panel per probe, one line per model (PNG).
+
+    Solid lines are the training accuracy (linear separability), dashed ones the
+    held-out accuracy.
+
+    Arguments
+    ---------
+    per_layer : list of dict
+        ``model, layer, task, train_acc, heldout_acc`` rows.
+    tasks : list of (str, str)
+        ``(task key, panel title)``.
+    models : list of str
+        Model names.
+    path : str or Path
+        The PNG file.
+    title : str, optional
+        Figure title.
+
+    Example
+    -------
+    >>> import tempfile, os
+    >>> rows = [{"model": "m", "layer": l, "task": "t", "train_acc": 0.5 + 0.1 * l, "heldout_acc": 0.4}
+    ...         for l in range(3)]
+    >>> p = os.path.join(tempfile.mkdtemp(), "x.png")
+    >>> plot_information_layers(rows, [("t", "sx speaker")], ["m"], p)
+    >>> open(p, "rb").read(4)
+    b'\\x89PNG'
+    """
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.6), squeeze=False)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, (task, name) in zip(axes[0], tasks):
+        for k, model in enumerate(models):
+            color = colors[k % len(colors)]
+            for key, style, label in (("train_acc", "-", model), ("heldout_acc", "--", None)):
+                values = _layer_values(per_layer, {"model": model, "task": task}, key)
+                layers = sorted(v for v in values if not math.isnan(values[v]))
+                if layers:
+                    ax.plot(layers, [values[x] for x in layers], style, marker="o", color=color, label=label)
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("hidden layer")
+        ax.set_ylabel("accuracy")
+        ax.grid(alpha=0.3)
+    axes[0][-1].legend(fontsize=7)
+    fig.suptitle(title or "Linear probes on every layer (solid: train, dashed: held-out)")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
     plt.close(fig)
 
 

@@ -20,7 +20,8 @@ On real TIMIT with real checkpoints::
         --wavlm_ckpt=/ckpt/WavLM-Base+.pt --wav2vec2_ckpt=/ckpt/wav2vec_small.pt --device=cuda
 
 Outputs (in ``output_folder``): ``information_table.md``, ``information_per_layer.csv``,
-``information_summary.csv``, ``tsne_<phoneme>_<model>.png``; manifests and per-model
+``information_summary.csv``, ``information_layers.png`` (the accuracy of every layer of
+every model, per probe), ``tsne_<phoneme>_<model>.png``; manifests and per-model
 results (resume points) under ``save_folder``.
 
 Authors
@@ -55,6 +56,7 @@ from speechbrain_sslse.probing import (
     write_csv,
     write_text,
 )
+from speechbrain_sslse.probing.plots import plot_information_layers  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -229,6 +231,9 @@ def main(argv=None):
         out / "information_summary.csv",
         summary_rows,
         ["model", "summary", "task", "n", "n_classes", "train_acc", "heldout_acc", "chance"],
+    )
+    plot_information_layers(
+        per_layer, [(t, TITLES[t]) for t in tasks], [m.name for m in models], out / "information_layers.png"
     )
     text = report(hparams, root, counts, tasks, phoneme, models, skipped, summary_rows, per_layer)
     write_text(out / "information_table.md", text)

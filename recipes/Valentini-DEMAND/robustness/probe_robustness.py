@@ -22,7 +22,9 @@ On real data with real checkpoints::
 
 Outputs (in ``output_folder``): ``robustness_tables.md`` (model x SNR and model x
 RT60 tables in the paper's form), ``robustness_per_layer.csv``,
-``robustness_summary.csv``, ``rir_t60.csv``, ``robustness_<family>_<axis>.png``, and
+``robustness_summary.csv``, ``rir_t60.csv``, ``robustness_<family>_<axis>.png`` (the layer
+summary per model), ``robustness_layers_<family>_<axis>.png`` (every layer of every model,
+one line per condition), and
 ``skipped_files.csv`` (audio files left out: unreadable, empty, NaN/Inf samples, too
 short). The run resumes from ``save_folder/robustness_state.pt`` when interrupted.
 
@@ -54,6 +56,7 @@ from speechbrain_sslse.probing import (
     write_csv,
     write_text,
 )
+from speechbrain_sslse.probing.plots import plot_robustness_layers
 
 logger = logging.getLogger(__name__)
 
@@ -326,6 +329,15 @@ def main(argv=None):
                 names,
                 out / f"robustness_{family}_{axis}.png",
                 title=f"{title} (layer summary: {hparams['summary_layer']})",
+            )
+            plot_robustness_layers(
+                per_layer,
+                family,
+                axis,
+                plan.axis_values(family, axis),
+                names,
+                out / f"robustness_layers_{family}_{axis}.png",
+                title=f"{title}: every hidden layer",
             )
     text = report(hparams, roots, items, noises, rir_rows, plan, models, skipped, summary_rows)
     if skipped_files:
