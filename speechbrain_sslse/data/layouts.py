@@ -10,6 +10,7 @@ All paths returned are absolute strings.
 """
 
 import csv
+import os
 from pathlib import Path
 
 AUDIO_EXTS = (".wav", ".flac")
@@ -57,10 +58,39 @@ def _root(dataset, root):
     return root.resolve()
 
 
+def walk_files(folder):
+    """Every file under ``folder``, at any depth, following symbolic links to folders.
+
+    Datasets are often reached through links (``clean/read_speech -> /shared/...``),
+    which ``Path.rglob`` does not enter. The paths are ``folder`` joined with the names
+    found, links unresolved, so each file keeps its name in the dataset tree; a folder
+    reached a second time (a link back into the tree) is not walked again.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> root = Path(tempfile.mkdtemp())
+    >>> (root / "store").mkdir(); _ = (root / "store" / "a.wav").write_bytes(b"")
+    >>> (root / "tree").mkdir(); os.symlink(root / "store", root / "tree" / "linked")
+    >>> [p.relative_to(root).as_posix() for p in walk_files(root / "tree")]
+    ['tree/linked/a.wav']
+    """
+    seen, files = set(), []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:
+            dirnames[:] = []
+            continue
+        seen.add(real)
+        dirnames.sort()
+        files.extend(Path(dirpath) / name for name in sorted(filenames))
+    return files
+
+
 def _audio_files(folder, exts=AUDIO_EXTS):
     return sorted(
         p
-        for p in folder.rglob("*")
+        for p in walk_files(folder)
         if p.is_file() and p.suffix.lower() in exts and not p.name.startswith(".")
     )
 

@@ -15,7 +15,10 @@ Authors
 """
 
 import hashlib
+import os
 from pathlib import Path
+
+from .layouts import walk_files
 
 __all__ = [
     "AUDIO_SUFFIXES",
@@ -66,7 +69,7 @@ def list_speech_files(folder, suffixes=AUDIO_SUFFIXES):
     Returns
     -------
     list of Path
-        Absolute paths, sorted.
+        Absolute paths (symbolic links followed but not resolved), sorted.
 
     Raises
     ------
@@ -87,9 +90,12 @@ def list_speech_files(folder, suffixes=AUDIO_SUFFIXES):
             f"speech folder '{folder}' does not exist. Pass a folder holding audio files "
             f"({', '.join(suffixes)}), e.g. ../shared/assets/speech/librispeech-train-clean-100-excerpt."
         )
+    # Absolute, links unresolved: folders reached through symbolic links are searched, and a
+    # linked file keeps its own name (its speaker), not the name of the file it points to.
+    folder = Path(os.path.abspath(folder))
     files = sorted(
-        p.resolve()
-        for p in folder.rglob("*")
+        p
+        for p in walk_files(folder)
         if p.is_file() and p.suffix.lower() in suffixes and not p.name.startswith(".")
     )
     if not files:

@@ -11,8 +11,10 @@ Reads the DNS 2021 layout (``clean/**/*.wav``, ``noise/**/*.wav``,
   T60 from the table, or measured (Schroeder T20) when the table has no row for the file.
 
 Unreadable, empty or too-short audio files are skipped and listed in
-``prepare_report.json``. Preparation is skipped when the manifests exist and were
-written with the same options. The embedded mini corpus (``sslse-corpus``) writes the
+``prepare_report.json``. The folder may be given as a relative path or reached through
+symbolic links, and so may any folder or file inside it (links are followed, not
+resolved: each file keeps its path in the dataset tree). Preparation is skipped when the
+manifests exist and were written with the same options. The embedded mini corpus (``sslse-corpus``) writes the
 same layout under ``<corpus>/DNS``.
 
 Authors
@@ -178,11 +180,12 @@ def prepare_dns(
     num_valid = max(1, math.ceil(valid_fraction * len(speakers))) if len(speakers) > 1 else 0
     valid_speakers = set(speakers[:num_valid])
     splits = {"train": [], "valid": []}
+    root = Path(data_folder).expanduser().resolve()  # read_dns's paths lie under it, links unresolved
     for path, duration in clean:
         spk = speaker_of(path)
         split = "valid" if spk in valid_speakers else "train"
-        rel = Path(path).relative_to(Path(data_folder).expanduser().resolve() / "clean")
-        uid = "_".join(rel.with_suffix("").parts)
+        rel = Path(path).relative_to(root)  # <clean folder, any letter case>/...
+        uid = "_".join(Path(*rel.parts[1:]).with_suffix("").parts)
         splits[split].append({"ID": uid, "duration": round(duration, 4), "wav": path, "spk_id": spk})
     if not splits["valid"]:
         logger.warning("a single speaker: validation uses training speakers")

@@ -24,6 +24,7 @@ import csv
 import hashlib
 import json
 import logging
+import os
 from pathlib import Path
 
 from speechbrain_sslse.audio import AudioError, atomic_path, audio_info
@@ -130,8 +131,9 @@ def _read_json(path):
 
 
 def _rows(files, root, source, min_duration):
-    rows = []
-    root = Path(root).resolve()
+    """Manifest rows; IDs from the paths below ``root`` (as listed: links followed, not resolved)."""
+    rows, ids = [], set()
+    root = Path(os.path.abspath(root))
     skipped = 0
     for path in files:
         sample_rate, frames, _ = audio_info(path)
@@ -142,14 +144,19 @@ def _rows(files, root, source, min_duration):
             skipped += 1
             continue
         try:
-            relative = path.resolve().relative_to(root).with_suffix("")
+            relative = Path(os.path.abspath(path)).relative_to(root).with_suffix("")
         except ValueError:
             relative = Path(path.stem)
+        uid, n = f"{source}/{relative.as_posix()}", 1
+        while uid in ids:  # equal names in different folders stay apart
+            n += 1
+            uid = f"{source}/{relative.as_posix()}~{n}"
+        ids.add(uid)
         rows.append(
             {
-                "ID": f"{source}/{relative.as_posix()}",
+                "ID": uid,
                 "duration": f"{duration:.4f}",
-                "wav": str(path.resolve()),
+                "wav": os.path.abspath(path),
                 "spk_id": speaker_of(path),
                 "source": source,
             }
