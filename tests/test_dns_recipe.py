@@ -290,6 +290,7 @@ def test_gradient_accumulation_steps_the_optimizers_once_per_factor_batches(
     assert g_steps == {2} and d_steps == {1}
     log = (tmp_path / "run" / "train_log.txt").read_text()
     assert "train G_grad_norm:" in log and "train D_grad_norm_max:" in log
+    assert "train G_grad_norm_clipped:" in log  # the fraction of steps max_grad_norm clipped
 
 
 def _relative_run(tiny_trained_run, where):

@@ -170,8 +170,20 @@ class EnhancementBrain(sb.Brain):
             self.nonfinite_patience,
         )
 
+    def grad_norm_limit(self, name):
+        """The gradient-norm clip of the ``generator`` or the ``discriminator``.
+
+        ``max_grad_norm`` for both, unless the yaml sets ``max_grad_norm_discriminator``:
+        the discriminator's gradients are about a hundred times smaller than the
+        generator's (its loss has no x45 mel term), so one value cannot clip the spikes
+        of both.
+        """
+        if name == "discriminator" and "max_grad_norm_discriminator" in vars(self.hparams):
+            return float(self.hparams.max_grad_norm_discriminator)
+        return float(self.max_grad_norm)
+
     def _optimizer_step(self, optimizer, name):
-        """Unscales, clips to ``max_grad_norm`` and steps ``optimizer``; returns the gradient norm.
+        """Unscales, clips (:meth:`grad_norm_limit`) and steps ``optimizer``; returns the gradient norm.
 
         With ``skip_nonfinite_grads`` (and no fp16 grad scaler, which skips such steps
         itself), a step whose gradients hold NaN or Inf is skipped.
@@ -184,7 +196,7 @@ class EnhancementBrain(sb.Brain):
                 self.skipped_steps = getattr(self, "skipped_steps", 0) + 1
                 optimizer.zero_grad(set_to_none=True)
                 return float("nan")
-        norm = float(torch.nn.utils.clip_grad_norm_(params, self.max_grad_norm)) if params else 0.0
+        norm = float(torch.nn.utils.clip_grad_norm_(params, self.grad_norm_limit(name))) if params else 0.0
         self.scaler.step(optimizer)
         optimizer.zero_grad(set_to_none=True)
         return norm
@@ -215,6 +227,7 @@ class EnhancementBrain(sb.Brain):
         for i, uid in enumerate(batch.id):
             ref, est = target[i, : lengths[i]].cpu(), enhanced[i, : lengths[i]].cpu()
             scores = {"id": uid, "stoi": _score(stoi, est, ref), "pesq": _score(pesq_wb, est, ref)}
+            scores["level_db"] = level_difference_db(est, ref)
             if "valid_dnsmos" in vars(self.hparams) and self.hparams.valid_dnsmos:
                 scores["dnsmos_ovrl"] = _score(self._dnsmos, est)
             self.valid_scores.append(scores)
@@ -264,6 +277,8 @@ class EnhancementBrain(sb.Brain):
         if stage == sb.Stage.TRAIN:
             for key, norms in self.grad_norms.items():  # what max_grad_norm is compared with
                 stats[key], stats[f"{key}_max"] = float(np.median(norms)), float(np.max(norms))
+                limit = self.grad_norm_limit("discriminator" if key.startswith("D") else "generator")
+                stats[f"{key}_clipped"] = float(np.mean(np.array(norms) > limit))
             self.train_stats = stats
             return
         stats.update(validation_metrics(self.valid_scores))
@@ -285,7 +300,7 @@ class EnhancementBrain(sb.Brain):
                 valid_stats=stats,
             )
             key = getattr(self.hparams, "selection_key", "pesq")
-            kept = ("stoi", "pesq", "dnsmos_ovrl", "quality")
+            kept = ("stoi", "pesq", "dnsmos_ovrl", "quality", "level_db")
             meta = {"epoch": epoch, "cpu_seconds": cpu_seconds, **{m: stats[m] for m in kept if m in stats}}
             self.checkpointer.save_and_keep_only(
                 meta=ranking_meta(meta, key), max_keys=[key], num_to_keep=self.hparams.keep_checkpoints
@@ -356,7 +371,8 @@ def validation_metrics(scores):
     A PESQ that could not be computed counts as :data:`PESQ_FLOOR` (and is counted in
     ``pesq_failed``), so that a nearly silent model cannot rank high on the files PESQ
     accepts. Other metrics average the files where they were computed (NaN when none).
-    ``quality`` = DNSMOS OVRL + 5 STOI (both on a 0-5 scale) when DNSMOS was computed.
+    ``quality`` = DNSMOS OVRL + 5 STOI (both on a 0-5 scale) when DNSMOS was computed;
+    ``level_db``: the median over the files of the output's level minus the clean target's.
 
     Arguments
     ---------
@@ -374,6 +390,9 @@ def validation_metrics(scores):
     (0.7, 1.5, 1)
     """
     stats = {}
+    levels = np.array([s["level_db"] for s in scores if "level_db" in s], dtype=float)
+    if np.isfinite(levels).any():
+        stats["level_db"] = float(np.median(levels[np.isfinite(levels)]))
     for metric in ("stoi", "pesq", "dnsmos_ovrl"):
         values = np.array([s[metric] for s in scores if metric in s], dtype=float)
         if not len(values):
@@ -388,6 +407,20 @@ def validation_metrics(scores):
         # Selection criterion of the default model: both terms on a 0-5 scale.
         stats["quality"] = stats["dnsmos_ovrl"] + 5.0 * stats["stoi"]
     return stats
+
+
+def level_difference_db(estimate, reference, floor=1e-8):
+    """RMS level of ``estimate`` minus that of ``reference`` in dB (NaN for a silent reference).
+
+    Example
+    -------
+    >>> round(level_difference_db(0.1 * torch.ones(100), torch.ones(100)), 1)
+    -20.0
+    """
+    ref = float(reference.double().pow(2).mean())
+    if ref < floor:
+        return float("nan")
+    return 10.0 * float(np.log10((float(estimate.double().pow(2).mean()) + 1e-12) / ref))
 
 
 def ranking_meta(meta, key):
