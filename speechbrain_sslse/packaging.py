@@ -250,6 +250,47 @@ def _model_card(run_folder, manifest_folder, checkpoint, vocoder, ssl_upstream, 
     return "\n".join(lines)
 
 
+MAX_CALIBRATION_DB = 40.0
+
+
+def calibrate_output_level(state, level_db):
+    """A HiFi-GAN vocoder's state with its output layer scaled to undo a level offset of ``level_db``.
+
+    The generator's last convolution feeds a tanh; scaling its weight (the weight-norm
+    magnitude) and bias by ``10 ** (-level_db / 20)`` scales what enters the tanh, which
+    is the output's level wherever the output is not near full scale. ``level_db`` is the
+    validation median of the output's level minus the clean target's (the recipe's
+    ``level_db``): a short run's generator is still far too quiet.
+
+    Arguments
+    ---------
+    state : dict
+        The vocoder's state dict (``generator.conv_post...`` keys of SpeechBrain's HifiganGenerator).
+    level_db : float
+        The level offset to undo (clipped to +-40 dB).
+
+    Returns
+    -------
+    tuple
+        (new state, the gain applied in dB).
+
+    Example
+    -------
+    >>> state = {"generator.conv_post.conv.bias": torch.ones(1), "encoder.fingerprint": torch.ones(2)}
+    >>> new, gain = calibrate_output_level(state, -20.0)
+    >>> float(new["generator.conv_post.conv.bias"]), gain, float(new["encoder.fingerprint"][0])
+    (10.0, 20.0, 1.0)
+    """
+    gain_db = float(min(max(-level_db, -MAX_CALIBRATION_DB), MAX_CALIBRATION_DB))
+    factor = 10.0 ** (gain_db / 20.0)
+    scaled = (".bias", ".original0", ".weight_g", "conv.weight")  # weight-norm magnitude, or a folded weight
+    new = dict(state)
+    for key, value in state.items():
+        if key.startswith("generator.conv_post.") and key.endswith(scaled):
+            new[key] = value * factor
+    return new, gain_db
+
+
 def _recorded_settings(hparams_path):
     """Plain top-level values of a run's ``hyperparams.yaml`` (its tagged entries are not built)."""
     from ruamel.yaml import YAML
@@ -374,6 +415,21 @@ def package_model(run_folder, output_dir, checkpoint=None, max_key=None, notes=(
         ) from err
     vocoder.load_state_dict(state)  # checks the SSL fingerprint and the architecture
     ssl_ckpt = Path(vocoder.encoder._ckpt_path)
+    level_db = checkpoint.meta.get("level_db")
+    calibration = []
+    if (
+        hparams.get("calibrate_output_level")
+        and vocoder.family == "hifigan"
+        and isinstance(level_db, int | float)
+        and level_db == level_db
+    ):
+        state, gain_db = calibrate_output_level(state, level_db)
+        calibration = [
+            f"Output level calibrated at packaging: the generator's output layer scaled by {gain_db:+.1f} dB "
+            f"(the packaged checkpoint's output was {level_db:+.1f} dB from the clean speech's level, "
+            "median over the validation mixtures).",
+            "",
+        ]
 
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.", dir=output_dir.parent))
@@ -381,7 +437,10 @@ def package_model(run_folder, output_dir, checkpoint=None, max_key=None, notes=(
     os.umask(umask)
     os.chmod(staging, 0o777 & ~umask)  # mkdtemp makes 0700: give the folder the usual permissions
     try:
-        shutil.copyfile(weights, staging / "vocoder.ckpt")
+        if calibration:
+            torch.save(state, staging / "vocoder.ckpt")
+        else:
+            shutil.copyfile(weights, staging / "vocoder.ckpt")
         shutil.copyfile(ssl_ckpt, staging / "ssl.ckpt")
         shutil.copyfile(hparams_path, staging / "train_hyperparams.yaml")
         (staging / "custom_interface.py").write_text(CUSTOM_INTERFACE)
@@ -412,7 +471,7 @@ def package_model(run_folder, output_dir, checkpoint=None, max_key=None, notes=(
                 vocoder,
                 vocoder.encoder.name,
                 files,
-                notes,
+                [*calibration, *notes],
             )
         )
         if output_dir.exists():
