@@ -110,7 +110,11 @@ def _state_weights(path, mode, last_only):
 
 def _row(source, settings, weights, checkpoint, epoch, how):
     variant, name = system_of(settings)
+    if "head_channels" in settings:  # the mask-head generator family: not one of the paper's systems
+        variant, name = "-", f"{name} fusion, mask head"
     label = str(settings.get("experiment_name") or name)
+    if settings.get("schedule"):
+        label += f" ({settings['schedule']} schedule)"
     return {
         "variant": variant,
         "system": name,
@@ -159,6 +163,16 @@ def run_row(run_folder):
     return _row(run_folder, settings, weights, Path(checkpoint.path).name, epoch, how)
 
 
+NO_SSL_FUSIONS = ("spectrum_only",)
+
+
+def _settings_of(folder):
+    """The training settings of a run folder or a model folder (empty when neither)."""
+    folder = Path(folder)
+    name = "train_hyperparams.yaml" if (folder / "vocoder.ckpt").is_file() else "hyperparams.yaml"
+    return _load_yaml(folder / name) if (folder / name).is_file() else {}
+
+
 def find_runs(root):
     """Run folders under ``root``: folders with a ``hyperparams.yaml`` and a ``save/`` folder."""
     return sorted(p.parent for p in Path(root).rglob("hyperparams.yaml") if (p.parent / "save").is_dir())
@@ -192,7 +206,7 @@ def plot(rows, path):
 
     layers = max(len(r["weights"]) for r in rows)
     width = 0.8 / layers
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.2 * len(rows) + 2), 3.8))
+    fig, ax = plt.subplots(figsize=(max(6.5, 1.6 * len(rows) + 2), 4.2))
     for layer in range(layers):
         xs = [i + (layer - (layers - 1) / 2) * width for i in range(len(rows))]
         ys = [r["weights"][layer] if layer < len(r["weights"]) else 0.0 for r in rows]
@@ -200,7 +214,7 @@ def plot(rows, path):
     ax.axhline(0.0, color="black", linewidth=0.6)
     ax.set_xticks(range(len(rows)), [f"{r['variant']}: {r['run']}" for r in rows], rotation=20, ha="right")
     ax.set_ylabel("combination weight")
-    ax.set_title("Learned weights of the SSL hidden states (packaged checkpoints)")
+    ax.set_title("Learned SSL layer weights (packaged checkpoints)")
     ax.legend(fontsize=8)
     fig.tight_layout()
     with atomic_path(path) as tmp:
@@ -221,6 +235,10 @@ def main(argv=None):
     rows = []
     for folder in folders:
         try:
+            settings = _settings_of(folder)
+            if settings.get("fusion") in NO_SSL_FUSIONS:
+                print(f"skipped: {folder} trains without the SSL stream (fusion {settings['fusion']})")
+                continue
             if (folder / "save").is_dir():
                 rows.append(run_row(folder))
             elif (folder / "vocoder.ckpt").is_file():
