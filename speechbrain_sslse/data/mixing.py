@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from speechbrain_sslse.audio import AudioError, read_segment
+from speechbrain_sslse.audio import AudioError, read_audio, read_segment
 
 from .rir import direct_path_index, read_rir
 
@@ -394,6 +394,7 @@ class OnTheFlyMixer:
         self.on_bad_file = on_bad_file
         self.augment = augment
         self.bad_files = []
+        self._silent = {}  # noise file -> whether it is digital silence throughout
         self._rir_cache = {}
 
     def load_rir(self, rir):
@@ -430,15 +431,13 @@ class OnTheFlyMixer:
 
     def _is_silent(self, item):
         """Whether a whole noise file is digital silence (cached)."""
-        cache = self.__dict__.setdefault("_silent", {})
-        if item["wav"] not in cache:
-            from speechbrain_sslse.audio import read_audio
-
+        path = item["wav"]
+        if path not in self._silent:
             try:
-                cache[item["wav"]] = float(read_audio(item["wav"], self.sample_rate).abs().max()) == 0.0
+                self._silent[path] = float(read_audio(path, self.sample_rate).abs().max()) == 0.0
             except AudioError:
-                cache[item["wav"]] = True
-        return cache[item["wav"]]
+                self._silent[path] = True
+        return self._silent[path]
 
     def _draw_noise(self, length, rng):
         """A noise segment of ``length`` samples (looped if the file is shorter) and its file."""

@@ -4,7 +4,9 @@
 ``HifiGAN.GeneratorLoss`` (a dict with ``G_loss`` and one entry per term), so the DNS recipe's
 Brain uses either unchanged; its terms are a power-law compressed spectrum loss (magnitude
 and complex, as in GTCRN and DeepFilterNet training), a multi-resolution STFT loss
-(SpeechBrain's ``MultiScaleSTFTLoss``-style spectral convergence + log magnitude), and,
+(spectral convergence + log magnitude, as SpeechBrain's ``MultiScaleSTFTLoss``, which cannot
+be used as it is: its ``stft`` calls ``torch.stft`` without ``return_complex``, which torch 2.x
+refuses, and without a window), and,
 when the discriminator's outputs are given, SpeechBrain's LSGAN and feature-matching terms.
 
 Authors
@@ -54,11 +56,10 @@ def compressed_spectrum_loss(
     True
     """
     y, s = _stft(estimate, n_fft, hop_length, win_length), _stft(target, n_fft, hop_length, win_length)
-    ym, sm = (y.abs() + 1e-8) ** power, (s.abs() + 1e-8) ** power
+    y_abs, s_abs = y.abs() + 1e-8, s.abs() + 1e-8
+    ym, sm = y_abs**power, s_abs**power
     mag = torch.mean((ym - sm) ** 2)
-    yc = ym * y / (y.abs() + 1e-8)
-    sc = sm * s / (s.abs() + 1e-8)
-    cplx = torch.mean((yc - sc).abs() ** 2)
+    cplx = torch.mean((ym * y / y_abs - sm * s / s_abs).abs() ** 2)
     return (1 - complex_weight) * mag + complex_weight * cplx
 
 

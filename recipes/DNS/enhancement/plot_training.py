@@ -79,7 +79,6 @@ def reference_scores(run, peer=None):
     name = peer or "unprocessed"
     if name in cached:
         return cached[name]
-    import numpy as np
     import torch
     from hyperpyyaml import load_hyperpyyaml
 
@@ -99,16 +98,20 @@ def reference_scores(run, peer=None):
         def enhance(wav):
             return enhance_with_peer(peer, wav)
 
-    scores = {m: [] for m in ("stoi", "pesq", "dnsmos_ovrl")}
+    scores = []
     for item in valid:
         noisy, clean = item["noisy_sig"], item["clean_sig"]
         est = enhance(noisy) if enhance else noisy
         est = torch.as_tensor(est, dtype=torch.float32)
-        scores["stoi"].append(train._score(stoi, est, clean))
-        scores["pesq"].append(train._score(pesq_wb, est, clean))
-        scores["dnsmos_ovrl"].append(train._score(lambda w: dnsmos(w)["dnsmos_ovrl"], est))
-    out = {m: float(np.nanmean(v)) for m, v in scores.items()}
-    out["quality"] = out["dnsmos_ovrl"] + 5.0 * out["stoi"]
+        scores.append(
+            {
+                "stoi": train._score(stoi, est, clean),
+                "pesq": train._score(pesq_wb, est, clean),
+                "dnsmos_ovrl": train._score(lambda w: dnsmos(w)["dnsmos_ovrl"], est),
+            }
+        )
+    # aggregated as train.py aggregates the runs' validation, so the lines compare with the curves
+    out = train.validation_metrics(scores)
     cached[name] = out
     cache.write_text(json.dumps(cached, indent=2))
     return out

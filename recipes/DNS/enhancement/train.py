@@ -229,21 +229,20 @@ class EnhancementBrain(sb.Brain):
             scores = {"id": uid, "stoi": _score(stoi, est, ref), "pesq": _score(pesq_wb, est, ref)}
             scores["level_db"] = level_difference_db(est, ref)
             if "valid_dnsmos" in vars(self.hparams) and self.hparams.valid_dnsmos:
-                scores["dnsmos_ovrl"] = _score(self._dnsmos, est)
+                scores["dnsmos_ovrl"] = _score(self._dnsmos_ovrl, est)
             self.valid_scores.append(scores)
             if len(self.samples) < self.hparams.num_samples_to_write:
                 self.samples.append((uid, noisy[i, : lengths[i]].cpu(), est, ref))
         self._accumulate({"mel_loss": loss.get("G_l1_spec_loss", loss["G_loss"])})
         return loss["G_loss"].detach().cpu()
 
-    @property
-    def _dnsmos(self):
+    def _dnsmos_ovrl(self, wav):
         """DNSMOS OVRL of a ``[T]`` waveform (the scorer is created on first use)."""
         if getattr(self, "_dnsmos_scorer", None) is None:
             from speechbrain_sslse.metrics import DNSMOS
 
             self._dnsmos_scorer = DNSMOS(num_threads=1)
-        return lambda wav: self._dnsmos_scorer(wav)["dnsmos_ovrl"]
+        return self._dnsmos_scorer(wav)["dnsmos_ovrl"]
 
     def on_fit_start(self):
         """Recovers the run, and the CPU time it had used, from the latest checkpoint."""
