@@ -21,7 +21,7 @@ from speechbrain_sslse.checkpointing import AtomicCheckpointer
 
 STEPS, BATCH, WORLD = 4, 2, 2
 
-TRACER = '''
+TRACER = """
 import os, sys
 _rank = os.environ.get("RANK")
 if _rank is not None:
@@ -44,7 +44,7 @@ if _rank is not None:
                 _busy.pop()
 
     sys.addaudithook(_hook)
-'''
+"""
 
 
 def free_port():

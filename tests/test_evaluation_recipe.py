@@ -141,7 +141,7 @@ def test_evaluate_all_metrics_tables_plot_and_resume(mini_testset, tmp_path, ass
     run("evaluate.py", *args)
     n = min(5, len(read_rows(mini_testset / "manifest.csv")))
     rows = read_rows(out / "per_file.csv")
-    assert len(rows) == 3 * n and [r["system"] for r in rows[:: n]] == ["distorted", "reverberant", "clean"]
+    assert len(rows) == 3 * n and [r["system"] for r in rows[::n]] == ["distorted", "reverberant", "clean"]
     metrics = ["stoi", "pesq", "dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "nisqa_mos", "nisqa_nois",
                "nisqa_dis", "nisqa_col", "nisqa_loud", "spk_cs"]  # fmt: skip
     for r in rows:

@@ -102,4 +102,3 @@ def test_tera_prepare_keeps_the_names_of_linked_files(real_speech, tmp_path, mon
     speakers = {f.name.split("-")[0] for f in files}
     assert {r["spk_id"] for r in rows} == speakers  # from the names in the tree, not the blobs'
     assert all(Path(r["wav"]).is_absolute() and Path(r["wav"]).is_file() for r in rows)
-

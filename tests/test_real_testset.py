@@ -148,10 +148,6 @@ def test_building_twice_gives_identical_files(built, tmp_path):
         assert (first / rel).read_bytes() == (again / rel).read_bytes(), rel
 
 
-@pytest.mark.xfail(
-    reason="needs evaluate.py's listening page (issue 16, in progress): report/index.html is not written yet",
-    strict=False,
-)
 def test_evaluate_scores_the_real_items_in_a_row_of_their_own(built, tmp_path):
     out, rows = built
     small = tmp_path / "manifest.csv"  # one synthetic and one real item (audio paths made absolute)

@@ -301,9 +301,7 @@ def absolute_lengths(wav_lens, max_len, batch_size=None, device=None):
     if wav_lens.dim() != 1 or (batch_size is not None and wav_lens.numel() != batch_size):
         raise ValueError(f"wav_lens must have shape [B] = [{batch_size}], got {tuple(wav_lens.shape)}")
     if bool(((wav_lens <= 0) | (wav_lens > 1 + 1e-6)).any()):
-        raise ValueError(
-            f"wav_lens must be SpeechBrain relative lengths in (0, 1], got {wav_lens.tolist()}"
-        )
+        raise ValueError(f"wav_lens must be SpeechBrain relative lengths in (0, 1], got {wav_lens.tolist()}")
     return torch.round(wav_lens.double() * max_len).long().clamp(1, max_len)
 
 

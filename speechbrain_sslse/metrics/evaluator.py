@@ -222,7 +222,4 @@ class Evaluator:
         >>> Evaluator("stoi").real_time_factors()
         {}
         """
-        return {
-            g: self.timing[g] / self.audio_seconds[g] for g in self.groups if self.audio_seconds[g] > 0
-        }
-
+        return {g: self.timing[g] / self.audio_seconds[g] for g in self.groups if self.audio_seconds[g] > 0}

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..audio import SAMPLE_RATE, atomic_path, read_audio, write_audio
+from ..audio import SAMPLE_RATE, AudioError, atomic_path, read_audio, write_audio
 
 __all__ = ["markdown_to_html", "spectrogram_png", "write_listening_page"]
 
@@ -324,11 +324,14 @@ def write_listening_page(
         sid = _safe(sample["id"])
         folder = sample_root / sid
         folder.mkdir(parents=True, exist_ok=True)
-        waves = {}
+        waves, unreadable = {}, {}
         for system in systems:
             path = sample["audio"].get(system)
             if path is not None and Path(path).is_file():
-                waves[system] = read_audio(path).numpy()
+                try:
+                    waves[system] = read_audio(path).numpy()
+                except AudioError as err:  # shown on the page, as the tables report it
+                    unreadable[system] = str(err)
         top = max((float(_log_spectrogram(w).max()) for w in waves.values()), default=None)
         caption = f" <small>{html.escape(sample['caption'])}</small>" if sample.get("caption") else ""
         heading = f"<h4>{html.escape(str(sample['id']))}{caption}</h4>"
@@ -336,8 +339,9 @@ def write_listening_page(
         for system in systems:
             label = html.escape(system)
             if system not in waves:
-                parts.append(f'<figure><figcaption>{label}</figcaption><p class="missing">no file</p>')
-                parts.append("</figure>")
+                why = f"unreadable: {unreadable[system]}" if system in unreadable else "no file"
+                parts.append(f"<figure><figcaption>{label}</figcaption>")
+                parts.append(f'<p class="missing">{html.escape(why)}</p></figure>')
                 continue
             name = _safe(system)
             write_audio(folder / f"{name}.wav", waves[system], SAMPLE_RATE)

@@ -136,8 +136,7 @@ class SpeakerSimilarity:
             )
         except (OSError, ValueError, KeyError) as err:
             raise MetricUnavailable(
-                f"speaker similarity (ecapa): cannot load the model in {folder} "
-                f"({type(err).__name__}: {err})"
+                f"speaker similarity (ecapa): cannot load the model in {folder} ({type(err).__name__}: {err})"
             ) from err
 
     @staticmethod
