@@ -349,7 +349,9 @@ def _run_path(path, base):
     return str(base / path)
 
 
-def package_model(run_folder, output_dir, checkpoint=None, max_key=None, notes=(), overwrite=False):
+def package_model(
+    run_folder, output_dir, checkpoint=None, max_key=None, notes=(), overwrite=False, generator_settings=None
+):
     """Turns a training run of the DNS recipe into a pretrained-model folder.
 
     Arguments
@@ -367,6 +369,11 @@ def package_model(run_folder, output_dir, checkpoint=None, max_key=None, notes=(
         Extra markdown lines for the model card (e.g. a metrics table).
     overwrite : bool
         Replace an existing ``output_dir``.
+    generator_settings : dict, optional
+        Inference settings of a generator family that change no weight, written into the
+        packaged ``hyperparams.yaml`` and the model card (e.g. ``{"mask_exponent": 1.5}``
+        for :class:`~speechbrain_sslse.lobes.SpectralMaskHead`, chosen on the validation
+        set by the DNS recipe's ``tune_mask_exponent.py``).
 
     Returns
     -------
@@ -414,6 +421,19 @@ def package_model(run_folder, output_dir, checkpoint=None, max_key=None, notes=(
             f"{err}). Package another checkpoint (--checkpoint {Path(checkpoint.path).parent}/CKPT+...)."
         ) from err
     vocoder.load_state_dict(state)  # checks the SSL fingerprint and the architecture
+    settings_notes = []
+    for key, value in (generator_settings or {}).items():
+        family_config = vocoder.config["generator"]
+        if vocoder.family == "hifigan" or key not in family_config or key == "family":
+            raise PackagingError(
+                f"generator setting {key!r}: the generator of {run_folder} ({vocoder.family}) has no such "
+                f"setting; it has {sorted(k for k in family_config if k != 'family')}"
+            )
+        family_config[key] = value
+        vocoder.generator.config[key] = value
+        settings_notes.append(f"Inference setting of the generator: `{key}: {value}` (set at packaging).")
+    if settings_notes:
+        settings_notes.append("")
     ssl_ckpt = Path(vocoder.encoder._ckpt_path)
     level_db = checkpoint.meta.get("level_db")
     calibration = []
@@ -471,7 +491,7 @@ def package_model(run_folder, output_dir, checkpoint=None, max_key=None, notes=(
                 vocoder,
                 vocoder.encoder.name,
                 files,
-                [*calibration, *notes],
+                [*calibration, *settings_notes, *notes],
             )
         )
         if output_dir.exists():

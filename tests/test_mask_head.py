@@ -46,6 +46,20 @@ def test_mask_is_bounded_and_features_change_the_output():
     assert not torch.allclose(head(features, noisy), head(features + 1.0, noisy))
 
 
+def test_mask_exponent_raises_the_magnitude_and_keeps_the_phase():
+    torch.manual_seed(0)
+    head = SpectralMaskHead(in_channels=8, channels=16, num_blocks=1)
+    torch.nn.init.normal_(head.out.weight, std=1.0)
+    features = torch.randn(1, 51, 8)
+    trained = head.mask(features)
+    head.mask_exponent = 2.0
+    sharpened = head.mask(features)
+    assert torch.allclose(sharpened.abs(), trained.abs() ** 2, atol=1e-6)
+    keep = trained.abs() > 1e-3
+    assert torch.allclose(torch.angle(sharpened[keep]), torch.angle(trained[keep]), atol=1e-4)
+    assert SpectralMaskHead(in_channels=8, mask_exponent=1.5).config["mask_exponent"] == 1.5
+
+
 def test_vocoder_with_mask_head_keeps_each_item_independent_of_padding(tiny_tera_ckpt):
     torch.manual_seed(0)
     vocoder = SpectrumAwareVocoder(
@@ -173,3 +187,21 @@ def test_mask_head_recipe_trains_validates_on_quality_and_packages(tiny_mask_run
     assert float((fast - eager).abs().max()) < 1e-4
     long = enhancer.enhance_waveform(noisy[0])  # chunks of 2 s with overlap-add
     assert long.shape == noisy[0].shape and torch.isfinite(long).all()
+
+
+def test_packaging_writes_a_generator_setting_and_refuses_an_unknown_one(tiny_mask_run, tmp_path):
+    from speechbrain_sslse.inference import SpectrumAwareEnhancer
+    from speechbrain_sslse.packaging import PackagingError, package_model
+
+    plain = SpectrumAwareEnhancer.from_hparams(source=str(tiny_mask_run / "model"), precision="fp32")
+    folder = package_model(tiny_mask_run, tmp_path / "sharp", generator_settings={"mask_exponent": 2.0})
+    assert "    mask_exponent: 2.0" in (folder / "hyperparams.yaml").read_text()
+    assert "`mask_exponent: 2.0`" in (folder / "README.md").read_text()
+    sharp = SpectrumAwareEnhancer.from_hparams(source=str(folder), precision="fp32")
+    assert sharp.mods.vocoder.generator.mask_exponent == 2.0
+    assert plain.mods.vocoder.generator.mask_exponent == 1.0
+    noisy = 0.05 * torch.randn(1, 16000, generator=torch.Generator().manual_seed(3))
+    assert not torch.allclose(plain.enhance_batch(noisy), sharp.enhance_batch(noisy), atol=1e-4)
+    with pytest.raises(PackagingError, match="no_such_setting"):
+        package_model(tiny_mask_run, tmp_path / "bad", generator_settings={"no_such_setting": 1})
+    assert not (tmp_path / "bad").exists()

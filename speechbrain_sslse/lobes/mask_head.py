@@ -115,6 +115,11 @@ class SpectralMaskHead(nn.Module):
         STFT of the noisy input (Hann window); ``hop_length`` must equal the feature hop.
     mask_bound : float
         Largest mask magnitude (see :func:`bounded_complex_mask`).
+    mask_exponent : float
+        Inference-time sharpening: the mask's magnitude is raised to this power, its phase
+        kept (1: the trained mask; above 1 suppresses what the mask already attenuates
+        more, and leaves bins near 1 nearly unchanged). Training uses 1; packaging may set
+        a value chosen on the validation set (``tune_mask_exponent.py`` of the DNS recipe).
 
     Example
     -------
@@ -141,6 +146,7 @@ class SpectralMaskHead(nn.Module):
         win_length=400,
         hop_length=160,
         mask_bound=1.2,
+        mask_exponent=1.0,
     ):
         super().__init__()
         if win_length > n_fft:
@@ -162,10 +168,12 @@ class SpectralMaskHead(nn.Module):
             "win_length": win_length,
             "hop_length": hop_length,
             "mask_bound": mask_bound,
+            "mask_exponent": mask_exponent,
         }
         self.n_fft, self.win_length, self.hop_length = n_fft, win_length, hop_length
         self.n_freq = n_fft // 2 + 1
         self.mask_bound = mask_bound
+        self.mask_exponent = mask_exponent
         self.register_buffer("window", torch.hann_window(win_length), persistent=False)
         self.in_proj = nn.Conv1d(in_channels, channels, 1)
         self.blocks = nn.ModuleList(
@@ -220,7 +228,10 @@ class SpectralMaskHead(nn.Module):
             x, _ = self.gru(x)
         raw = self.out(self.norm(x))  # [B, F, 2 * n_freq]
         raw = raw.reshape(raw.shape[0], raw.shape[1], self.n_freq, 2)
-        return bounded_complex_mask(raw, self.mask_bound).transpose(1, 2)
+        mask = bounded_complex_mask(raw, self.mask_bound).transpose(1, 2)
+        if self.mask_exponent != 1.0:
+            mask = mask * mask.abs().clamp_min(1e-12) ** (self.mask_exponent - 1.0)
+        return mask
 
     def forward(self, features, noisy):
         """Masks the noisy STFT.

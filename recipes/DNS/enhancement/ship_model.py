@@ -51,6 +51,10 @@ def main(argv=None):
     parser.add_argument("--notes", default=None, help="markdown file added after the test results")
     parser.add_argument("--limits", default=str(DEFAULT_LIMITS), help="markdown file: the known limits")
     parser.add_argument("--checkpoint", default=None, help="save/CKPT+... (default: best validation)")
+    parser.add_argument(
+        "--mask_exponent", type=float, default=None,
+        help="mask-head models: the inference mask exponent chosen by tune_mask_exponent.py on validation",
+    )  # fmt: skip
     parser.add_argument("--overwrite", action="store_true")
     args = parser.parse_args(argv)
     table = (Path(args.eval) / "table.md").read_text()
@@ -71,6 +75,7 @@ def main(argv=None):
         max_key=key.group(1) if key else "pesq",
         notes=notes,
         overwrite=args.overwrite,
+        generator_settings=None if args.mask_exponent is None else {"mask_exponent": args.mask_exponent},
     )
     size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
     print(f"default model written: {folder} ({size / 2**20:.1f} MB)")

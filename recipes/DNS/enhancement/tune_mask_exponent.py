@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""Chooses a mask-head model's inference mask exponent on the validation set of its run.
+
+A mask-head model (``speechbrain_sslse.lobes.SpectralMaskHead``) multiplies the noisy STFT
+by a bounded complex mask; ``mask_exponent`` raises the mask's magnitude to a power at
+inference (1: the trained mask; above 1 attenuates the bins it already attenuates more).
+This script enhances the run's own validation mixtures (the same ones, by the same seed, as
+in training: never the test set) with a packaged model at each exponent, and reports the
+recipe's validation metrics: STOI, PESQ, DNSMOS OVRL and ``quality`` (OVRL + 5 STOI, the
+default model's selection key). The best exponent by ``--key`` is printed; pass it to
+``ship_model.py --mask_exponent`` (or ``package_model(..., generator_overrides=...)``).
+
+    python tune_mask_exponent.py --run results/mask_head --model results/mask_head/model \\
+        --exponents 1 1.25 1.5 2 --output_folder results/mask_head/mask_exponent
+
+Writes ``mask_exponent.csv`` and ``mask_exponent.md`` in ``--output_folder``.
+
+Authors
+ * speechbrain-sslse contributors
+"""
+
+import argparse
+import importlib.util
+import sys
+from pathlib import Path
+
+import torch
+from hyperpyyaml import load_hyperpyyaml
+from tqdm import tqdm
+
+HERE = Path(__file__).resolve().parent
+
+
+def _train_module():
+    """This recipe's ``train.py`` as a module (its data pipeline and validation metrics)."""
+    spec = importlib.util.spec_from_file_location("dns_enhancement_train_for_tuning", HERE / "train.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def validation_items(run_folder, num_mixtures=None):
+    """The run's validation mixtures: list of ``(id, noisy [T], clean [T])``."""
+    run_folder = Path(run_folder)
+    train = _train_module()
+    with open(run_folder / "hyperparams.yaml") as f:
+        hparams = load_hyperpyyaml(f)
+    if num_mixtures is not None:
+        hparams["num_valid_mixtures"] = num_mixtures
+    hparams["bad_files_log"] = str(run_folder / "bad_files.tsv")
+    _, valid_data, _ = train.dataio_prepare(hparams, Path(hparams["manifest_folder"]))
+    return [(item["id"], item["noisy_sig"], item["clean_sig"]) for item in valid_data], train
+
+
+def measure(model_dir, exponents, items, train):
+    """One row of validation metrics per exponent (``mask_exponent``, ``stoi``, ``pesq``, ...)."""
+    from speechbrain_sslse.inference import SpectrumAwareEnhancer
+    from speechbrain_sslse.metrics import DNSMOS
+
+    enhancer = SpectrumAwareEnhancer.from_hparams(source=str(model_dir), precision="fp32")
+    enhancer.configure_inference(fast=False)  # the attribute is read at every call on this path
+    head = enhancer.mods.vocoder.generator
+    if not hasattr(head, "mask_exponent"):
+        raise SystemExit(f"{model_dir}: its generator ({type(head).__name__}) has no mask to sharpen")
+    dnsmos = DNSMOS(num_threads=1)
+    rows = []
+    for exponent in exponents:
+        head.mask_exponent = float(exponent)
+        scores = []
+        for uid, noisy, clean in tqdm(items, desc=f"mask_exponent {exponent:g}", leave=False):
+            with torch.no_grad():
+                est = enhancer.enhance_waveform(noisy).float().cpu()
+            scores.append(
+                {
+                    "id": uid,
+                    "stoi": train._score(train.stoi, est, clean),
+                    "pesq": train._score(train.pesq_wb, est, clean),
+                    "dnsmos_ovrl": train._score(lambda w: dnsmos(w)["dnsmos_ovrl"], est),
+                    "level_db": train.level_difference_db(est, clean),
+                }
+            )
+        row = {"mask_exponent": float(exponent), **train.validation_metrics(scores)}
+        rows.append(row)
+        print(", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
+    return rows
+
+
+def markdown(rows, model_dir, run_folder, n, key, best):
+    """The rows as a markdown table, the chosen exponent marked."""
+    lines = [
+        f"Model `{model_dir}`, the {n} validation mixtures of `{run_folder}` (never the test set); "
+        f"chosen by `{key}`: **{best:g}**.",
+        "",
+        "| mask exponent | STOI | PESQ | DNSMOS OVRL | quality | level (dB) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        mark = " (chosen)" if r["mask_exponent"] == best else ""
+        lines.append(
+            f"| {r['mask_exponent']:g}{mark} | {r['stoi']:.3f} | {r['pesq']:.3f} | {r['dnsmos_ovrl']:.3f} | "
+            f"{r['quality']:.3f} | {r.get('level_db', float('nan')):+.1f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    """Command line: measure each exponent, write the tables, print the best."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", required=True, help="the training run's output_folder (its validation set)")
+    parser.add_argument("--model", required=True, help="packaged model folder of that run")
+    parser.add_argument("--exponents", type=float, nargs="+", default=[1.0, 1.25, 1.5, 2.0])
+    parser.add_argument("--key", default="quality", help="validation metric to maximise")
+    parser.add_argument(
+        "--num_mixtures", type=int, default=None, help="default: the run's num_valid_mixtures"
+    )
+    parser.add_argument("--output_folder", required=True)
+    args = parser.parse_args(argv)
+    from speechbrain_sslse.probing.plots import write_csv, write_text
+
+    torch.set_num_threads(1)
+    items, train = validation_items(args.run, args.num_mixtures)
+    rows = measure(args.model, args.exponents, items, train)
+    best = max(rows, key=lambda r: r[args.key] if r[args.key] == r[args.key] else float("-inf"))
+    out = Path(args.output_folder)
+    write_csv(out / "mask_exponent.csv", rows, list(rows[0]))
+    text = markdown(rows, args.model, args.run, len(items), args.key, best["mask_exponent"])
+    write_text(out / "mask_exponent.md", text)
+    print(text)
+    print(f"best mask_exponent by {args.key}: {best['mask_exponent']:g}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
