@@ -470,9 +470,9 @@ class PeerEnhancer:
             raise RuntimeError(f"peer {self.name} returned {out.shape[0]} samples for {wav.shape[0]}")
         return out
 
-    def enhance_file(self, path):
+    def enhance_file(self, filename):
         """Enhances an audio file of any rate and channel count; returns ``[T]`` at 16 kHz."""
-        return self.enhance(read_audio(path, min_duration=0.1))
+        return self.enhance(read_audio(filename, min_duration=0.1))
 
 
 def _peer_names():

@@ -14,13 +14,15 @@ Example
 >>> enhancer.enhance_batch(noisy, torch.tensor([1.0, 0.5])).shape
 torch.Size([2, 16000])
 
-Files: ``enhancer.enhance_file("noisy.wav", output_path="enhanced.wav")`` (any rate and
-channel count in, 16 kHz mono out).
+Files: ``enhancer.enhance_file("noisy.wav", output_filename="enhanced.wav")`` (any rate and
+channel count in, 16 kHz mono out; the keyword names are those of SpeechBrain's
+``SpectralMaskEnhancement.enhance_file``).
 
 Authors
  * speechbrain-sslse contributors
 """
 
+import warnings
 from pathlib import Path
 
 import torch
@@ -34,6 +36,9 @@ __all__ = ["SpectrumAwareEnhancer", "default_model_dir", "ModelFolderError"]
 
 DEFAULT_MODEL_DIR = Path(__file__).parent / "assets" / "default_model"
 REQUIRED_FILES = ("hyperparams.yaml", "vocoder.ckpt", "ssl.ckpt")
+# Keyword names of enhance_file before it took SpeechBrain's (accepted, with a DeprecationWarning,
+# until the next release).
+RENAMED_KEYWORDS = {"path": "filename", "output_path": "output_filename"}
 
 
 class ModelFolderError(FileNotFoundError):
@@ -336,15 +341,22 @@ class SpectrumAwareEnhancer(Pretrained):
             batch_size=int(self.hparams.chunk_batch_size),
         )
 
-    def enhance_file(self, path, output_path=None):
+    def enhance_file(self, filename=None, output_filename=None, **renamed):
         """Enhances an audio file of any sample rate and channel count.
+
+        The keyword names are those of SpeechBrain's
+        ``SpectralMaskEnhancement.enhance_file``. The old names ``path`` and
+        ``output_path`` still work until the next release, with a ``DeprecationWarning``.
 
         Arguments
         ---------
-        path : str or Path
+        filename : str or Path
             Input audio file.
-        output_path : str or Path, optional
+        output_filename : str or Path, optional
             Where to write the 16 kHz mono result (atomically); nothing is written if None.
+        **renamed
+            ``path`` / ``output_path``: the deprecated names of ``filename`` /
+            ``output_filename``.
 
         Returns
         -------
@@ -355,11 +367,32 @@ class SpectrumAwareEnhancer(Pretrained):
         ------
         speechbrain_sslse.audio.AudioError
             For a missing, unreadable, empty, too short (< 0.1 s) or non-finite file.
+        TypeError
+            For an unknown keyword, no ``filename``, or an argument given under both its
+            new and its old name.
         """
-        wav = read_audio(path, min_duration=0.1)
+        given = {"filename": filename, "output_filename": output_filename}
+        for old, value in renamed.items():
+            if old not in RENAMED_KEYWORDS:
+                raise TypeError(f"enhance_file() got an unexpected keyword argument {old!r}")
+            new = RENAMED_KEYWORDS[old]
+            if given[new] is not None:
+                raise TypeError(
+                    f"enhance_file() got both {new!r} and its deprecated name {old!r}; pass {new!r} only"
+                )
+            warnings.warn(
+                f"enhance_file(..., {old}=...) is deprecated and will be removed in the next release; "
+                f"use {new}=... (SpeechBrain's name)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            given[new] = value
+        if given["filename"] is None:
+            raise TypeError("enhance_file() missing 1 required argument: 'filename'")
+        wav = read_audio(given["filename"], min_duration=0.1)
         enhanced = self.enhance_waveform(wav).cpu()
-        if output_path is not None:
-            write_audio(output_path, enhanced, SAMPLE_RATE)
+        if given["output_filename"] is not None:
+            write_audio(given["output_filename"], enhanced, SAMPLE_RATE)
         return enhanced
 
     def forward(self, noisy, lengths=None):

@@ -145,10 +145,29 @@ def test_any_rate_and_channel_count_in_16k_mono_out(enhancer, tmp_path, real_spe
         np.interp(np.arange(88200) / 44100, np.arange(32000) / 16000, stereo[0].numpy())
     )
     write_audio(tmp_path / "in.wav", torch.stack([resampled, resampled]).float(), 44100)
-    out = enhancer.enhance_file(tmp_path / "in.wav", tmp_path / "out.wav")
+    out = enhancer.enhance_file(tmp_path / "in.wav", output_filename=tmp_path / "out.wav")
     info = sf.info(tmp_path / "out.wav")
     assert (info.samplerate, info.channels, info.frames) == (16000, 1, 32000)
     assert out.shape == (32000,) and torch.isfinite(out).all()
+
+
+def test_enhance_file_old_keyword_names_warn_and_write_the_same_file(enhancer, tmp_path, real_speech):
+    write_audio(tmp_path / "in.wav", read_audio(real_speech[0])[:16000])
+    new = enhancer.enhance_file(filename=tmp_path / "in.wav", output_filename=tmp_path / "new.wav")
+    with pytest.warns(
+        DeprecationWarning, match="output_path=.* is deprecated.*use output_filename"
+    ) as record:
+        old = enhancer.enhance_file(tmp_path / "in.wav", output_path=tmp_path / "old.wav")
+    assert record[0].filename == __file__  # the warning points at the caller
+    with pytest.warns(DeprecationWarning, match="use filename"):
+        enhancer.enhance_file(path=tmp_path / "in.wav")
+    assert torch.equal(old, new)
+    assert (tmp_path / "old.wav").read_bytes() == (tmp_path / "new.wav").read_bytes()
+    with pytest.raises(TypeError, match="both 'output_filename' and its deprecated name 'output_path'"):
+        enhancer.enhance_file(tmp_path / "in.wav", tmp_path / "a.wav", output_path=tmp_path / "b.wav")
+    with pytest.raises(TypeError, match="unexpected keyword argument 'out'"):
+        enhancer.enhance_file(tmp_path / "in.wav", out=tmp_path / "c.wav")
+    assert not (tmp_path / "a.wav").exists() and not (tmp_path / "b.wav").exists()
 
 
 def test_cli_enhances_folders_reports_bad_files_and_skips_done_ones(model_dir, tmp_path, real_speech, capsys):
