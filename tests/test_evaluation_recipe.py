@@ -472,6 +472,12 @@ def test_a_changed_model_is_enhanced_and_scored_again(mini_testset, tmp_path, ti
     assert "0 rows to score (6 already scored)" in proc.stderr
     assert {p.name: p.stat().st_mtime_ns for p in enhanced} == mtimes
 
+    # the model card rewritten (ship_model.py adds the test results): still the same model
+    (model / "README.md").write_text((model / "README.md").read_text() + "\n## Test results\n")
+    proc = run("evaluate.py", *args)
+    assert "0 rows to score (6 already scored)" in proc.stderr
+    assert {p.name: p.stat().st_mtime_ns for p in enhanced} == mtimes
+
     # another model under the same folder and name: enhanced again, scored again
     _perturb_model(model)
     proc = run("evaluate.py", *args)

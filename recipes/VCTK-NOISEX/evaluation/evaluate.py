@@ -61,8 +61,8 @@ import torch
 from tqdm import tqdm
 
 import speechbrain_sslse.peers as peers_module
-from speechbrain_sslse.audio import SAMPLE_RATE, AudioError, atomic_path, read_audio, write_audio
-from speechbrain_sslse.files import sha256_file
+from speechbrain_sslse.audio import SAMPLE_RATE, AudioError, read_audio, write_audio
+from speechbrain_sslse.files import read_csv, sha256_file, write_csv, write_text
 from speechbrain_sslse.metrics import GROUPS, Evaluator, default_nisqa_path, parse_metrics
 from speechbrain_sslse.metrics.listening import write_listening_page
 from speechbrain_sslse.metrics.report import (
@@ -73,9 +73,7 @@ from speechbrain_sslse.metrics.report import (
     markdown_table,
     order_systems,
     plot_vs_snr,
-    read_csv,
     to_float,
-    write_csv,
 )
 from speechbrain_sslse.metrics.significance import N_RESAMPLES, mean_intervals, paired_differences
 
@@ -163,7 +161,7 @@ def parse_systems(specs):
     return systems
 
 
-def folder_checksum(folder, pattern="**/*"):
+def folder_checksum(folder, pattern="**/*", skip_suffixes=()):
     """sha256 over the relative paths and contents of a folder's files (hidden files and caches left out).
 
     Arguments
@@ -172,6 +170,8 @@ def folder_checksum(folder, pattern="**/*"):
         The folder.
     pattern : str
         Glob of the files that count (default: every file, recursively).
+    skip_suffixes : tuple of str
+        File suffixes that do not count (e.g. ``(".md",)``: a model card changes no output).
 
     Returns
     -------
@@ -184,16 +184,22 @@ def folder_checksum(folder, pattern="**/*"):
         rel = path.relative_to(folder)
         if not path.is_file() or any(part.startswith(".") or part == "__pycache__" for part in rel.parts):
             continue
+        if path.suffix.lower() in skip_suffixes:
+            continue
         digest.update(f"{rel.as_posix()}\0{sha256_file(path)}\n".encode())
     return digest.hexdigest()
 
 
 def model_provenance(model_dir):
-    """What a ``--model`` system is: ``{"kind": "model", "path", "sha256"}`` of its folder."""
+    """What a ``--model`` system is: ``{"kind": "model", "path", "sha256"}`` of its folder.
+
+    The checksum covers every file but the model card (``*.md``): writing the test results
+    into the card (``ship_model.py``) does not make the scored rows stale.
+    """
     from speechbrain_sslse.inference import check_model_folder
 
     folder = check_model_folder(model_dir).resolve()
-    return {"kind": "model", "path": str(folder), "sha256": folder_checksum(folder)}
+    return {"kind": "model", "path": str(folder), "sha256": folder_checksum(folder, skip_suffixes=(".md",))}
 
 
 def peer_provenance(name):
@@ -251,7 +257,7 @@ def prepare_enhanced_dir(out_dir, provenance):
             wav.unlink()
     out_dir.mkdir(parents=True, exist_ok=True)
     if old != provenance:
-        _write_text(stamp, json.dumps(provenance, indent=2))
+        write_text(stamp, json.dumps(provenance, indent=2))
     return cleared
 
 
@@ -421,11 +427,11 @@ def write_reports(out, rows, groups, evaluator, manifest, systems_info=None):
             "noise of this test set. All rows: `differences.csv`.\n\n" + diff_text + "\n"
         )
     text += "\n## Per SNR\n\n" + markdown_per_snr(per_snr, table_cols) + "\n"
-    _write_text(out / "table.md", text)
+    write_text(out / "table.md", text)
     rtf = {**previous.get("seconds_per_audio_second", {}), **evaluator.real_time_factors()}
     summary = {"metrics": info, "systems": {**previous.get("systems", {}), **systems_record}}
     summary["seconds_per_audio_second"] = rtf
-    _write_text(out / "model_info.json", json.dumps(summary, indent=2))
+    write_text(out / "model_info.json", json.dumps(summary, indent=2))
     return text, systems_record
 
 
@@ -472,11 +478,6 @@ def write_report_page(out, text, rows, items, system_dirs, per_snr):
         f"(unprocessed input, systems, clean reference). Everything on this page is in this folder.",
         appendix=["## Per SNR table\n" + per_snr_text],
     )  # fmt: skip
-
-
-def _write_text(path, text):
-    with atomic_path(path) as tmp:
-        Path(tmp).write_text(text)
 
 
 def main(argv=None):
