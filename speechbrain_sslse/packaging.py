@@ -146,7 +146,7 @@ def _fmt(value):
 
 
 def _validation_history(run_folder):
-    """(epoch, stoi, pesq) rows parsed from the recipe's train_log.txt."""
+    """(epoch, stoi, pesq, dnsmos_ovrl, quality) rows of the recipe's train_log.txt ("" if not logged)."""
     log = Path(run_folder) / "train_log.txt"
     rows = []
     if not log.is_file():
@@ -159,8 +159,25 @@ def _validation_history(run_folder):
         )
         epoch = fields.get("epoch")
         if epoch and "valid stoi" in fields:
-            rows.append((epoch.strip(), _fmt(fields["valid stoi"]), _fmt(fields.get("valid pesq", ""))))
+            metrics = ("valid stoi", "valid pesq", "valid dnsmos_ovrl", "valid quality")
+            rows.append((epoch.strip(), *(_fmt(fields[m]) if m in fields else "" for m in metrics)))
     return rows
+
+
+def _summary(family):
+    """The model card's first paragraph, for a HiFi-GAN vocoder or a generator family."""
+    cite = "(Song, Kim, Kang, Madhu, EUSIPCO 2024)"
+    io = "Input: speech at any rate and channel count; output: 16 kHz mono."
+    if family == "hifigan":
+        return (
+            "Speech enhancement by re-synthesis: frozen SSL features (learned layer weights) and the noisy "
+            f"spectrum, fused and turned into clean speech by a HiFi-GAN generator {cite}. {io}"
+        )
+    return (
+        "Speech enhancement with the front end of the spectrum-aware vocoder: frozen SSL features "
+        f"(learned layer weights) and the noisy spectrum, fused as in the paper {cite}, drive `{family}` "
+        f"instead of HiFi-GAN (for the mask head: a bounded complex ratio mask on the noisy STFT). {io}"
+    )
 
 
 def _generator_text(generator):
@@ -182,9 +199,7 @@ def _model_card(run_folder, manifest_folder, checkpoint, vocoder, ssl_upstream, 
     lines = [
         "# Spectrum-aware denoising vocoder",
         "",
-        "Speech enhancement by re-synthesis: frozen SSL features (learned layer weights) and the noisy "
-        "spectrum, fused and turned into clean speech by a HiFi-GAN generator (Song, Kim, Kang, Madhu, "
-        "EUSIPCO 2024). Input: speech at any rate and channel count; output: 16 kHz mono.",
+        _summary(vocoder.family),
         "",
         "## Use",
         "",
@@ -228,13 +243,22 @@ def _model_card(run_folder, manifest_folder, checkpoint, vocoder, ssl_upstream, 
         "## Validation",
         "",
         f"Packaged checkpoint: `{Path(checkpoint.path).name}` (epoch {checkpoint.meta.get('epoch')}, "
-        f"validation STOI {_fmt(checkpoint.meta.get('stoi'))}, PESQ {_fmt(checkpoint.meta.get('pesq'))}).",
+        f"validation STOI {_fmt(checkpoint.meta.get('stoi'))}, PESQ {_fmt(checkpoint.meta.get('pesq'))}"
+        + "".join(
+            f", {label} {_fmt(checkpoint.meta[key])}"
+            for key, label in (("dnsmos_ovrl", "DNSMOS OVRL"), ("quality", "quality"))
+            if key in checkpoint.meta
+        )
+        + ").",
         "",
     ]
     history = _validation_history(run_folder)
     if history:
-        lines += ["| epoch | STOI | PESQ |", "|---|---|---|"]
-        lines += [f"| {e} | {s} | {p} |" for e, s, p in history]
+        with_quality = any(row[3] for row in history)
+        columns = 5 if with_quality else 3
+        header = ["epoch", "STOI", "PESQ", "DNSMOS OVRL", "quality (OVRL + 5 STOI)"][:columns]
+        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * columns]
+        lines += ["| " + " | ".join(row[:columns]) + " |" for row in history]
         lines.append("")
     lines += list(extra_notes)
     lines += [
@@ -244,7 +268,9 @@ def _model_card(run_folder, manifest_folder, checkpoint, vocoder, ssl_upstream, 
         "|---|---|",
         *(f"| `{name}` | `{digest}` |" for name, digest in files),
         "",
-        "`ssl.ckpt` is read by s3prl with pickle: only load model folders from a source you trust.",
+        "`vocoder.ckpt` and `ssl.ckpt` hold tensors and plain values only and load with "
+        "`torch.load(..., weights_only=True)`; `hyperparams.yaml` loads with the project's restricted "
+        "loader (`speechbrain_sslse.trust`, see the project README: what a model folder can execute).",
         "",
     ]
     return "\n".join(lines)
