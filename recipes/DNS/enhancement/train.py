@@ -38,7 +38,7 @@ from speechbrain.utils.distributed import if_main_process, run_on_main
 from speechbrain_sslse.audio import AudioError, atomic_path, write_audio
 from speechbrain_sslse.data.mixing import OnTheFlyMixer
 from speechbrain_sslse.metrics import MetricUnavailable, pesq_wb, stoi
-from speechbrain_sslse.packaging import package_model
+from speechbrain_sslse.packaging import find_checkpoint, package_model
 
 sys.path.append(os.path.dirname(os.path.abspath(__file__)))
 from dns_prepare import prepare_dns  # noqa: E402
@@ -893,15 +893,24 @@ def main(argv):
     )
     if if_main_process():
         skipped = bad_files.count()
+        checkpoints_dir = Path(brain.checkpointer.checkpoints_dir)
+        if checkpoints_dir != Path(hparams["save_folder"]):
+            logger.info(
+                "Debug mode (--debug without --debug_persistently): the checkpoints are in the temporary "
+                "folder %s, removed at exit, not in save_folder; the model is packaged from there",
+                checkpoints_dir,
+            )
         if hparams["model_folder"]:
+            max_key = hparams.get("selection_key", "pesq")
             folder = package_model(
                 hparams["output_folder"],
                 hparams["model_folder"],
-                max_key=hparams.get("selection_key", "pesq"),
+                checkpoint=find_checkpoint(checkpoints_dir, max_key).path,
+                max_key=max_key,
                 overwrite=True,
             )
             print(f"Packaged model (for sslse-enhance --model / SpectrumAwareEnhancer): {folder}")
-        print(f"Checkpoints: {hparams['save_folder']}")
+        print(f"Checkpoints: {checkpoints_dir}")
         print(f"Enhanced validation samples: {hparams['samples_folder']}")
         print(f"Training log: {hparams['train_log']}")
         print(f"Learned layer weights: {Path(hparams['output_folder']) / 'layer_weights.csv'}")
