@@ -205,3 +205,29 @@ def test_packaging_writes_a_generator_setting_and_refuses_an_unknown_one(tiny_ma
     with pytest.raises(PackagingError, match="no_such_setting"):
         package_model(tiny_mask_run, tmp_path / "bad", generator_settings={"no_such_setting": 1})
     assert not (tmp_path / "bad").exists()
+
+
+def test_average_checkpoints_writes_the_mean_of_the_chosen_epochs_outside_save(tmp_path):
+    from speechbrain.utils.checkpoints import Checkpointer
+
+    average = load_recipe_module("dns_average_checkpoints", DNS_RECIPE / "average_checkpoints.py")
+    run = tmp_path / "run"
+    module = torch.nn.Linear(3, 2)
+    saver = Checkpointer(run / "save", recoverables={"generator": module})
+    weights = {}
+    for epoch in (1, 2, 3):
+        with torch.no_grad():
+            module.weight.fill_(float(epoch))
+            module.bias.fill_(10.0 * epoch)
+        weights[epoch] = {k: v.clone() for k, v in module.state_dict().items()}
+        saver.save_checkpoint(meta={"epoch": epoch, "cpu_seconds": 100.0 * epoch}, end_of_epoch=True)
+    folder = average.average_run(run, [2, 3])
+    assert folder.parent == run / "averaged"
+    state = torch.load(folder / "generator.ckpt", weights_only=True)
+    assert torch.allclose(state["weight"], torch.full((2, 3), 2.5))
+    assert torch.allclose(state["bias"], torch.full((2,), 25.0))
+    meta = Checkpointer(run / "averaged").list_checkpoints()[0].meta
+    assert meta["averaged_epochs"] == [2, 3] and meta["epoch"] == 3 and meta["cpu_seconds"] == 300.0
+    assert len(Checkpointer(run / "save").list_checkpoints()) == 3  # the run's own folder untouched
+    with pytest.raises(SystemExit, match=r"epoch\(s\) \[7\].*\[1, 2, 3\]"):
+        average.average_run(run, [2, 7])
