@@ -100,7 +100,7 @@ def machine():
 
 def paper_tera_checkpoint(folder=None):
     """A TERA-base-sized checkpoint (3 x 768, random weights) in s3prl's format."""
-    from speechbrain_sslse.ssl_checkpoints import write_tera_checkpoint
+    from speechbrain_sslse.tera import write_tera_checkpoint
 
     folder = Path(folder or tempfile.gettempdir())
     path = folder / "tera_base_random.ckpt"

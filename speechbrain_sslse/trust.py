@@ -128,6 +128,7 @@ DENIED = (
     "speechbrain_sslse.corpus",
     "speechbrain_sslse.packaging",
     "speechbrain_sslse.ssl_checkpoints",
+    "speechbrain_sslse.testing",
     "speechbrain_sslse.tera",
     "speechbrain_sslse.probing",
     "speechbrain_sslse.metrics",

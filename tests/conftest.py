@@ -44,7 +44,7 @@ def mini_corpus(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_tera_ckpt(tmp_path_factory):
     """A tiny randomly initialised TERA checkpoint in s3prl's format."""
-    from speechbrain_sslse.ssl_checkpoints import write_tiny_tera
+    from speechbrain_sslse.testing import write_tiny_tera
 
     return write_tiny_tera(tmp_path_factory.mktemp("ssl") / "tiny_tera.ckpt", seed=0)
 
@@ -52,7 +52,7 @@ def tiny_tera_ckpt(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_hubert_ckpt(tmp_path_factory):
     """A tiny randomly initialised HuBERT checkpoint in s3prl's format."""
-    from speechbrain_sslse.ssl_checkpoints import write_tiny_hubert
+    from speechbrain_sslse.testing import write_tiny_hubert
 
     return write_tiny_hubert(tmp_path_factory.mktemp("ssl") / "tiny_hubert.pt", seed=0)
 

@@ -14,7 +14,7 @@ from speechbrain_sslse.lobes import (
     list_upstreams,
     resolve_upstream,
 )
-from speechbrain_sslse.ssl_checkpoints import write_tiny_wav2vec2, write_tiny_wavlm
+from speechbrain_sslse.testing import write_tiny_wav2vec2, write_tiny_wavlm
 
 TINY_GENERATOR = {
     "upsample_initial_channel": 16,
@@ -251,7 +251,7 @@ def test_remove_weight_norm_keeps_the_output(tera):
 
 
 def test_checkpoints_leave_out_the_frozen_encoder_and_refuse_another_one(tmp_path, tera):
-    from speechbrain_sslse.ssl_checkpoints import write_tiny_tera
+    from speechbrain_sslse.testing import write_tiny_tera
 
     vocoder = make_vocoder(tera, "cross_attention")
     state = vocoder.state_dict()

@@ -14,7 +14,6 @@ import torch
 
 from speechbrain_sslse.audio import read_audio
 from speechbrain_sslse.data.splits import SpeechFolderError, librispeech_excerpt_split, speaker_of
-from speechbrain_sslse.ssl_checkpoints import tera_base_config, tera_tiny_config
 from speechbrain_sslse.tera import (
     MaskedAcousticModel,
     TeraFeatures,
@@ -24,6 +23,8 @@ from speechbrain_sslse.tera import (
     export_tera,
     normalize_level,
     reconstruction_loss,
+    tera_base_config,
+    tera_tiny_config,
 )
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -111,13 +111,13 @@ def tiny_checkpoint(upstream, folder, seed=0):
     >>> tiny_checkpoint("apc", tempfile.mkdtemp()) is None
     True
     """
-    from speechbrain_sslse import ssl_checkpoints as sc
+    from speechbrain_sslse import testing
 
     writers = (
-        ("tera", sc.write_tiny_tera, "ckpt"),
-        ("hubert", sc.write_tiny_hubert, "pt"),
-        ("wavlm", sc.write_tiny_wavlm, "pt"),
-        ("wav2vec2", sc.write_tiny_wav2vec2, "pt"),
+        ("tera", testing.write_tiny_tera, "ckpt"),
+        ("hubert", testing.write_tiny_hubert, "pt"),
+        ("wavlm", testing.write_tiny_wavlm, "pt"),
+        ("wav2vec2", testing.write_tiny_wav2vec2, "pt"),
     )
     for family, writer, ext in writers:
         if upstream.lower().startswith(family):

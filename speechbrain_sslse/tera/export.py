@@ -2,7 +2,7 @@
 
 :func:`export_tera` writes ``states-<step>.ckpt`` files that s3prl's ``tera_local``
 (and therefore :class:`speechbrain_sslse.lobes.SSLEncoder`) loads unchanged; the
-format itself is written by :func:`speechbrain_sslse.ssl_checkpoints.write_tera_checkpoint`.
+format itself is written by :func:`speechbrain_sslse.tera.checkpoint.write_tera_checkpoint`.
 :func:`default_tera_checkpoint` is the small TERA shipped in the package, pretrained
 by ``recipes/LibriSpeech/tera_pretraining`` (see its ``MODEL_CARD.md``).
 
@@ -16,7 +16,8 @@ from pathlib import Path
 import torch
 
 from speechbrain_sslse.audio import atomic_path
-from speechbrain_sslse.ssl_checkpoints import write_tera_checkpoint
+
+from .checkpoint import write_tera_checkpoint
 
 __all__ = ["tera_config", "export_tera", "default_tera_checkpoint", "DEFAULT_TERA_CKPT"]
 
@@ -30,7 +31,7 @@ def tera_config(transformer, task, audio):
 
     Example
     -------
-    >>> from speechbrain_sslse.ssl_checkpoints import tera_base_config
+    >>> from speechbrain_sslse.tera import tera_base_config
     >>> base = tera_base_config()
     >>> cfg = tera_config(base["transformer"], dict(base["task"], position_encoding_size=1), base["audio"])
     >>> sorted(cfg), cfg["task"]["position_encoding_size"]
@@ -70,7 +71,7 @@ def export_tera(model, config, path, step, dtype=torch.float32):
     Example
     -------
     >>> import tempfile, os
-    >>> from speechbrain_sslse.ssl_checkpoints import tera_tiny_config
+    >>> from speechbrain_sslse.tera import tera_tiny_config
     >>> from speechbrain_sslse.tera import MaskedAcousticModel
     >>> cfg = tera_tiny_config(hidden_size=16, num_layers=1)
     >>> model = MaskedAcousticModel(cfg["transformer"], cfg["audio"])

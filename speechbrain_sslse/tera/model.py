@@ -17,7 +17,9 @@ import copy
 import torch
 from torch import nn
 
-__all__ = ["TeraFeatures", "MaskedAcousticModel", "normalize_level", "feature_dims"]
+from .checkpoint import feature_dims
+
+__all__ = ["TeraFeatures", "MaskedAcousticModel", "normalize_level"]
 
 
 def normalize_level(wav, target_level=-25):
@@ -47,20 +49,6 @@ def normalize_level(wav, target_level=-25):
     return wav * ((10 ** (float(target_level) / 20)) / (rms + 1e-10))
 
 
-def feature_dims(audio_config):
-    """Input and target feature sizes of an s3prl ``audio`` section.
-
-    Example
-    -------
-    >>> from speechbrain_sslse.ssl_checkpoints import tera_base_config
-    >>> feature_dims(tera_base_config()["audio"])
-    (80, 80)
-    """
-    from speechbrain_sslse.ssl_checkpoints import _tera_feature_dims
-
-    return _tera_feature_dims(dict(audio_config))
-
-
 class TeraFeatures(nn.Module):
     """TERA's input and target frames of a waveform batch (s3prl's online preprocessor).
 
@@ -80,7 +68,7 @@ class TeraFeatures(nn.Module):
 
     Example
     -------
-    >>> from speechbrain_sslse.ssl_checkpoints import tera_base_config
+    >>> from speechbrain_sslse.tera import tera_base_config
     >>> features = TeraFeatures(tera_base_config()["audio"])
     >>> inputs, targets, frame_lens = features(torch.randn(2, 16000), torch.tensor([16000, 8000]))
     >>> tuple(inputs.shape), tuple(targets.shape), frame_lens.tolist()
@@ -157,7 +145,7 @@ class MaskedAcousticModel(nn.Module):
 
     Example
     -------
-    >>> from speechbrain_sslse.ssl_checkpoints import tera_tiny_config
+    >>> from speechbrain_sslse.tera import tera_tiny_config
     >>> cfg = tera_tiny_config(hidden_size=16, num_layers=2)
     >>> model = MaskedAcousticModel(cfg["transformer"], cfg["audio"])
     >>> frames, pos_enc = torch.randn(2, 30, 80), torch.randn(30, 16)
