@@ -74,6 +74,36 @@ def resample(wav, orig_sr, target_sr=SAMPLE_RATE):
     return AF.resample(wav, int(orig_sr), int(target_sr))
 
 
+def fit_length(wav, num_samples):
+    """Waveforms zero-padded or cropped at the end to ``num_samples`` (last dimension).
+
+    (Noise that should repeat instead is fitted by
+    :func:`speechbrain_sslse.data.mixing.loop_to_length`.)
+
+    Arguments
+    ---------
+    wav : torch.Tensor
+        ``[..., T]`` waveforms (``[T]``, ``[B, T]`` ...).
+    num_samples : int
+        The wanted length.
+
+    Returns
+    -------
+    torch.Tensor
+        ``[..., num_samples]``.
+
+    Example
+    -------
+    >>> fit_length(torch.ones(2, 5), 3).shape, fit_length(torch.ones(2, 5), 7)[0, -1].item()
+    (torch.Size([2, 3]), 0.0)
+    >>> fit_length(torch.ones(2), 4).tolist()
+    [1.0, 1.0, 0.0, 0.0]
+    """
+    if wav.shape[-1] < num_samples:
+        wav = torch.nn.functional.pad(wav, (0, num_samples - wav.shape[-1]))
+    return wav[..., :num_samples]
+
+
 def as_waveforms(x, name="noisy", ndim=None):
     """Waveforms given as a tensor or numpy array, as float32 in [-1, 1], checked.
 

@@ -36,7 +36,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .lobes.vocoder import enhance_by_length, fit_length
+from .audio import fit_length
+from .lobes.vocoder import enhance_by_length
 
 __all__ = [
     "FastVocoder",
@@ -244,7 +245,7 @@ def sdpa_attention(module):
     Example
     -------
     >>> import tempfile, os
-    >>> from speechbrain_sslse.ssl_checkpoints import write_tiny_tera
+    >>> from speechbrain_sslse.testing import write_tiny_tera
     >>> from speechbrain_sslse.lobes import SSLEncoder
     >>> encoder = SSLEncoder("tera", ckpt=write_tiny_tera(os.path.join(tempfile.mkdtemp(), "t.ckpt")))
     >>> x = torch.randn(1, 8000)
@@ -541,7 +542,7 @@ class FastVocoder(nn.Module):
     Example
     -------
     >>> import tempfile, os
-    >>> from speechbrain_sslse.ssl_checkpoints import write_tiny_tera
+    >>> from speechbrain_sslse.testing import write_tiny_tera
     >>> from speechbrain_sslse.lobes import SSLEncoder, SpectrumAwareVocoder
     >>> encoder = SSLEncoder("tera", ckpt=write_tiny_tera(os.path.join(tempfile.mkdtemp(), "t.ckpt")))
     >>> vocoder = SpectrumAwareVocoder(

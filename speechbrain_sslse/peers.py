@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .audio import SAMPLE_RATE, resample
+from .audio import SAMPLE_RATE, fit_length, resample
 
 __all__ = [
     "PEERS",
@@ -116,11 +116,6 @@ def _waveform(wav):
     if wav.dim() != 1:
         raise ValueError(f"a peer takes one mono waveform [T], got shape {tuple(wav.shape)}")
     return wav
-
-
-def _fit(wav, length):
-    """``[T']`` -> ``[length]``, cropped or zero-padded at the end."""
-    return torch.nn.functional.pad(wav, (0, max(0, length - len(wav))))[:length]
 
 
 @functools.lru_cache(maxsize=16)
@@ -217,7 +212,7 @@ def rnnoise(wav, sample_rate=SAMPLE_RATE, num_threads=1):
     up = resample(wav, sample_rate, RNNOISE_RATE).numpy()
     delay = rnnoise_delay()
     out = _rnnoise_48k(np.concatenate([up, np.zeros(delay)]))[delay : delay + len(up)]
-    return _fit(resample(torch.from_numpy(out).float(), RNNOISE_RATE, sample_rate), len(wav))
+    return fit_length(resample(torch.from_numpy(out).float(), RNNOISE_RATE, sample_rate), len(wav))
 
 
 def spectral_gating(wav, sample_rate=SAMPLE_RATE, num_threads=1):
@@ -251,7 +246,7 @@ def spectral_gating(wav, sample_rate=SAMPLE_RATE, num_threads=1):
         raise _missing("spectral_gating", "noisereduce") from err
     wav = _waveform(wav)
     out = noisereduce.reduce_noise(y=wav.numpy(), sr=sample_rate, stationary=False, n_jobs=1)
-    return _fit(torch.from_numpy(np.asarray(out, dtype=np.float32)), len(wav))
+    return fit_length(torch.from_numpy(np.asarray(out, dtype=np.float32)), len(wav))
 
 
 # NSNet2's 16 kHz model: 20 ms sqrt-Hann windows, 10 ms hop, 320-point FFT, log10 power in,
@@ -299,7 +294,7 @@ def nsnet2(wav, sample_rate=SAMPLE_RATE, num_threads=1):
     gain = session.run(None, {session.get_inputs()[0].name: features.numpy()})[0][0]  # [N, 161]
     gain = torch.from_numpy(np.clip(gain, NSNET2_MIN_GAIN, 1.0)).T
     out = torch.istft(spec * gain, NSNET2_FFT, NSNET2_HOP, window=window, center=True, length=len(x))
-    return _fit(resample(out, SAMPLE_RATE, sample_rate), len(wav))
+    return fit_length(resample(out, SAMPLE_RATE, sample_rate), len(wav))
 
 
 # GTCRN's streaming graph: one frame of a 512-point STFT (hop 256, sqrt-Hann) per call,
@@ -356,7 +351,7 @@ def gtcrn(wav, sample_rate=SAMPLE_RATE, num_threads=1):
         feed.update({i.name: c for i, c in zip(inputs[1:], caches)})
     out_spec = torch.view_as_complex(torch.from_numpy(enhanced))
     out = torch.istft(out_spec, GTCRN_FFT, GTCRN_HOP, window=window, center=True, length=len(x))
-    return _fit(resample(out, SAMPLE_RATE, sample_rate), len(wav))
+    return fit_length(resample(out, SAMPLE_RATE, sample_rate), len(wav))
 
 
 @functools.cache
@@ -456,7 +451,7 @@ def deepfilternet3(wav, sample_rate=SAMPLE_RATE, num_threads=1, atten_lim_db=100
     padded = np.concatenate([up, np.zeros(delay, dtype=np.float32)])
     out = _deepfilternet_48k(padded, atten_lim_db)[delay : delay + len(up)]
     down = resample(torch.from_numpy(np.ascontiguousarray(out)), DEEPFILTERNET_RATE, sample_rate)
-    return _fit(down, len(wav))
+    return fit_length(down, len(wav))
 
 
 PEERS = {

@@ -30,7 +30,7 @@ from speechbrain_sslse.corpus.noise import NOISE_TYPES, NOISEX_NAMES
 from speechbrain_sslse.corpus.speakers import Speaker
 from speechbrain_sslse.corpus.text import SA1, words
 from speechbrain_sslse.data import layouts
-from speechbrain_sslse.data.mixing import fit_length, mix_at_snr, reverberate, snr_db
+from speechbrain_sslse.data.mixing import loop_to_length, mix_at_snr, reverberate, snr_db
 from speechbrain_sslse.data.rir import measure_t60
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -270,7 +270,7 @@ def mix_material(mini_corpus):
     dns = layouts.read_dns(mini_corpus / "DNS")
     speech = read_audio(dns["clean"][0])
     reverberant, _ = reverberate(speech, read_audio(dns["rirs"][0]["path"]))
-    noises = [fit_length(read_audio(p), speech.shape[0], offset=1234) for p in dns["noise"]]
+    noises = [loop_to_length(read_audio(p), speech.shape[0], offset=1234) for p in dns["noise"]]
     return (speech, reverberant), noises
 
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from speechbrain_sslse.audio import read_audio
-from speechbrain_sslse.data.mixing import fit_length, mix_at_snr, snr_db
+from speechbrain_sslse.data.mixing import loop_to_length, mix_at_snr, snr_db
 from speechbrain_sslse.metrics import (
     DNSMOS,
     NISQA,
@@ -44,7 +44,7 @@ def mixtures(real_speech, assets):
     out = []
     for k, (speech, noise) in enumerate(zip(real_speech[:2], ("noise1.wav", "noise4.wav"))):
         clean = read_audio(speech)[16000 : 16000 * 6]
-        n = fit_length(read_audio(assets / "noise" / noise), clean.shape[0], offset=8000 * k)
+        n = loop_to_length(read_audio(assets / "noise" / noise), clean.shape[0], offset=8000 * k)
         noisy, _ = mix_at_snr(clean, n, -7.0)
         assert abs(float(snr_db(clean, noisy - clean)) + 7.0) < 1e-3
         out.append((clean, noisy))

@@ -658,7 +658,7 @@ def test_resuming_from_a_truncated_checkpoint_names_it_and_the_fix(run, recipe, 
 
 
 def test_resuming_with_another_ssl_encoder_is_refused(run, recipe, tmp_path):
-    from speechbrain_sslse.ssl_checkpoints import write_tiny_tera
+    from speechbrain_sslse.testing import write_tiny_tera
 
     out = shutil.copytree(run["out"], tmp_path / "run", symlinks=True)
     other = write_tiny_tera(tmp_path / "other_tera.ckpt", seed=7)
@@ -670,7 +670,7 @@ def test_resuming_with_another_ssl_encoder_is_refused(run, recipe, tmp_path):
 
 
 def damage_model(model, how, tmp_path):
-    from speechbrain_sslse.ssl_checkpoints import write_tiny_tera
+    from speechbrain_sslse.testing import write_tiny_tera
 
     folder = shutil.copytree(model, tmp_path / "model")
     if how == "truncated vocoder.ckpt":
@@ -726,8 +726,8 @@ def test_packaging_a_truncated_checkpoint_names_it(run, tmp_path):
 def test_project_checkpoints_load_with_weights_only(run, tmp_path, tiny_tera_ckpt, tiny_hubert_ckpt):
     from speechbrain_sslse.probing import DistortionPlan, evaluate_robustness
     from speechbrain_sslse.probing.features import LogMelEncoder
-    from speechbrain_sslse.ssl_checkpoints import write_tiny_wav2vec2, write_tiny_wavlm
     from speechbrain_sslse.tera.export import default_tera_checkpoint
+    from speechbrain_sslse.testing import write_tiny_wav2vec2, write_tiny_wavlm
 
     torch_files = [p for p in (run["out"] / "save").rglob("*.ckpt") if p.read_bytes()[:4] == b"PK\x03\x04"]
     assert {p.name for p in torch_files} >= {
@@ -803,7 +803,7 @@ def test_interrupted_manifest_writing_keeps_the_old_manifests(
     manifests = tmp_path / "m"
     dns_prepare.prepare_dns(mini_corpus / "DNS", manifests, valid_fraction=0.2)
     before = {p.name: p.read_bytes() for p in manifests.iterdir()}
-    interrupt_after(monkeypatch, csv.DictWriter, "writerows", calls=2)  # in the middle of valid.csv
+    interrupt_after(monkeypatch, csv.DictWriter, "writeheader", calls=2)  # in the middle of valid.csv
     with pytest.raises(Interrupted):
         dns_prepare.prepare_dns(mini_corpus / "DNS", manifests, valid_fraction=0.5)
     assert (manifests / "valid.csv").read_bytes() == before["valid.csv"]  # whole, never half written
@@ -814,7 +814,7 @@ def test_interrupted_manifest_writing_keeps_the_old_manifests(
     assert {p.name: p.read_bytes() for p in manifests.iterdir()}.keys() == before.keys()
     for name in ("train.csv", "valid.csv", "noise.csv", "rir.csv"):
         assert (manifests / name).read_bytes() == before[name]
-    interrupt_after(monkeypatch, csv.DictWriter, "writerows", calls=2)
+    interrupt_after(monkeypatch, csv.DictWriter, "writeheader", calls=2)
     with pytest.raises(Interrupted):
         dns_prepare.prepare_dns(mini_corpus / "DNS", tmp_path / "new", valid_fraction=0.5)
     assert not (tmp_path / "new" / "valid.csv").exists() and not leftovers(tmp_path / "new")
@@ -841,7 +841,7 @@ def test_interrupted_test_set_writing_leaves_no_half_files(eval_testset, mini_co
 
 
 def test_interrupted_evaluation_csv_keeps_the_old_one(tmp_path, monkeypatch):
-    from speechbrain_sslse.metrics.report import write_csv
+    from speechbrain_sslse.files import write_csv
 
     path = tmp_path / "per_file.csv"
     write_csv(path, [{"system": "a", "stoi": 0.5}], ["system", "stoi"])
@@ -867,7 +867,7 @@ def test_interrupted_packaging_keeps_the_previous_model(run, tmp_path, monkeypat
 
 
 def test_interrupted_audio_and_probe_outputs_leave_nothing(tmp_path, monkeypatch):
-    from speechbrain_sslse.probing.plots import write_csv as probe_csv
+    from speechbrain_sslse.files import write_csv as probe_csv
     from speechbrain_sslse.probing.robustness import _save
 
     write_audio(tmp_path / "a.wav", torch.zeros(1600))

@@ -36,10 +36,11 @@ import numpy as np
 import torch
 
 from ..audio import atomic_path, audio_info, write_audio
+from ..data.splits import speaker_of
 from . import noise as noises
 from . import writers
 from .espeak import private_espeak
-from .realspeech import SpeechDirError, cut_points, find_speech_files, speaker_of
+from .realspeech import SpeechDirError, cut_points, find_speech_files
 from .rooms import make_rir, t60_targets
 from .seeding import int_seed_for, rng_for
 from .speakers import make_speakers, split_speakers

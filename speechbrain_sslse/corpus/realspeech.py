@@ -1,7 +1,8 @@
 """Real recordings as the corpus speech: a folder of files, cut into utterances of a few seconds.
 
 The speaker of a file is its name up to the first ``-`` (LibriSpeech's
-``speaker-chapter-utterance``; a name without ``-`` is its own speaker). Long
+``speaker-chapter-utterance``; a name without ``-`` is its own speaker; see
+:func:`speechbrain_sslse.data.splits.speaker_of`). Long
 recordings are cut at low-energy points into pieces of ``min_s`` to ``max_s``
 seconds. Transcripts and gender are unknown (gender ``U``).
 """
@@ -44,17 +45,6 @@ def find_speech_files(folder):
     if not files:
         raise SpeechDirError(f"--speech-dir {root}: no audio files (.wav, .flac, ...) found; {fix}")
     return files
-
-
-def speaker_of(path):
-    """Speaker name of a recording: the file name up to the first ``-``.
-
-    Example
-    -------
-    >>> speaker_of("/data/103-1240-0000.flac")
-    '103'
-    """
-    return Path(path).stem.split("-")[0]
 
 
 def frame_energy_db(wav, sample_rate, frame_s=0.025, hop_s=0.010):

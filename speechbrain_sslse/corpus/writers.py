@@ -1,7 +1,7 @@
 """Writers of the real datasets' on-disk layouts (read back by :mod:`speechbrain_sslse.data.layouts`).
 
 Every file is written atomically (:func:`speechbrain_sslse.audio.write_audio`, or
-:func:`write_text`). Paths below are relative to each layout's root:
+:func:`speechbrain_sslse.files.write_text`). Paths below are relative to each layout's root:
 
 - DNS: ``clean/<spk>/<spk>_<NNN>.wav``, ``noise/<type>_<n>.wav``,
   ``impulse_responses/SLR26/simulated_rirs_16k/<size>room/Room<NNN>/Room<NNN>-00001.wav``,
@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..audio import atomic_path, resample, write_audio
+from ..audio import resample, write_audio
+from ..files import write_text
 
 DNS_RATE = 16000
 VCTK_RATE = 48000
@@ -34,21 +35,6 @@ DEMAND_RATE = 16000
 TIMIT_RATE = 16000
 
 RIR_TABLE_COLUMNS = ("wavfile", "channel", "T60_WB", "C50_WB", "isRealRIR")
-
-
-def write_text(path, text):
-    """Writes a text file atomically (UTF-8, ``\\n`` line ends).
-
-    Example
-    -------
-    >>> import tempfile, os
-    >>> p = os.path.join(tempfile.mkdtemp(), "a", "b.txt")
-    >>> write_text(p, "hello\\n")
-    >>> open(p).read()
-    'hello\\n'
-    """
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as f:
-        f.write(text)
 
 
 def _upsample(wav16, rate):

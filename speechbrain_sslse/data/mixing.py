@@ -6,7 +6,6 @@ mini corpus, the on-the-fly training mixer, the test-set builder and the probes.
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from speechbrain_sslse.audio import AudioError, read_audio, read_segment
 
@@ -37,12 +36,15 @@ def snr_db(signal, noise):
     return 10.0 * torch.log10((power(signal) + EPS) / (power(noise) + EPS))
 
 
-def fit_length(noise, length, offset=0):
+def loop_to_length(noise, length, offset=0):
     """Crops or loops ``noise`` (``[T]``) to ``length`` samples starting at ``offset``.
+
+    A short noise repeats (unlike :func:`speechbrain_sslse.audio.fit_length`,
+    which zero-pads a waveform).
 
     Example
     -------
-    >>> fit_length(torch.arange(3.0), 7).tolist()
+    >>> loop_to_length(torch.arange(3.0), 7).tolist()
     [0.0, 1.0, 2.0, 0.0, 1.0, 2.0, 0.0]
     """
     n = noise.shape[-1]
@@ -134,37 +136,6 @@ def reverberate(clean, rir, early_ms=None, sample_rate=16000):
         n_early = int(round(early_ms * sample_rate / 1000.0)) + 1
         target = _fftconvolve(clean, h[:n_early])[:length]
     return reverberant, target
-
-
-def normalize_peak(signals, peak=0.9):
-    """Scales several aligned signals by one gain so that the loudest peak is ``peak``.
-
-    Used as clipping protection: the same gain applies to mixture and target.
-
-    Example
-    -------
-    >>> a, b = normalize_peak([torch.tensor([2.0, -4.0]), torch.tensor([1.0, 1.0])], 0.5)
-    >>> a.tolist(), b.tolist()
-    ([0.25, -0.5], [0.125, 0.125])
-    """
-    top = max(float(s.abs().max()) for s in signals)
-    if top <= peak or top == 0.0:
-        return list(signals)
-    g = peak / top
-    return [s * g for s in signals]
-
-
-def pad_to(x, length):
-    """Zero-pads (or crops) the last dimension of ``x`` to ``length``.
-
-    Example
-    -------
-    >>> pad_to(torch.ones(2), 4).tolist()
-    [1.0, 1.0, 0.0, 0.0]
-    """
-    if x.shape[-1] >= length:
-        return x[..., :length]
-    return F.pad(x, (0, length - x.shape[-1]))
 
 
 def set_level(signals, level_db, reference=0, peak=0.99):
@@ -457,7 +428,7 @@ class OnTheFlyMixer:
                 if self._is_silent(item):
                     self._drop(self.noises, item, f"{item['wav']}: noise file is silent")
                 continue
-            return fit_length(noise, length), item
+            return loop_to_length(noise, length), item
 
     def mix(self, wav, duration, rng, segment_seconds=None):
         """Makes one mixture.

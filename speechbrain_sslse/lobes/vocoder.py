@@ -12,11 +12,12 @@ import torch.nn.functional as F
 from speechbrain.lobes.models.HifiGAN import HifiganGenerator
 from torch import nn
 
+from ..audio import fit_length
 from .fusion import build_fusion
 from .spectrum import NoisySpectrum
 from .ssl_encoder import LayerCombination, absolute_lengths, length_groups
 
-__all__ = ["SpectrumAwareVocoder", "GENERATOR_CONFIGS", "fit_length", "enhance_by_length"]
+__all__ = ["SpectrumAwareVocoder", "GENERATOR_CONFIGS", "enhance_by_length"]
 
 # HiFi-GAN generator sizes (Kong et al., 2020) with upsampling factors whose product
 # is 160, the 10 ms hop of TERA and of the noisy spectrum. HiFi-GAN's kernel is twice
@@ -80,19 +81,6 @@ def _class_path(module):
     except ImportError:
         pass
     return f"{cls.__module__}.{cls.__name__}"
-
-
-def fit_length(wav, num_samples):
-    """``[b, t]`` waveforms zero-padded or cropped to ``[b, num_samples]``.
-
-    Example
-    -------
-    >>> fit_length(torch.ones(2, 5), 3).shape, fit_length(torch.ones(2, 5), 7)[0, -1].item()
-    (torch.Size([2, 3]), 0.0)
-    """
-    if wav.shape[1] < num_samples:
-        wav = F.pad(wav, (0, num_samples - wav.shape[1]))
-    return wav[:, :num_samples]
 
 
 def enhance_by_length(noisy, wav_lens, enhance, per_item=False):
@@ -194,7 +182,7 @@ class SpectrumAwareVocoder(nn.Module):
     Example
     -------
     >>> import tempfile, os
-    >>> from speechbrain_sslse.ssl_checkpoints import write_tiny_tera
+    >>> from speechbrain_sslse.testing import write_tiny_tera
     >>> from speechbrain_sslse.lobes import SSLEncoder
     >>> encoder = SSLEncoder("tera", ckpt=write_tiny_tera(os.path.join(tempfile.mkdtemp(), "t.ckpt")))
     >>> vocoder = SpectrumAwareVocoder(

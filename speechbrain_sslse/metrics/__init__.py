@@ -18,7 +18,7 @@ from .ecapa_folder import write_ecapa_folder
 from .evaluator import GROUPS, Evaluator, parse_metrics
 from .intrusive import pesq_wb, stoi
 from .nisqa import NISQA
-from .report import group_means, markdown_per_snr, markdown_table, plot_vs_snr, read_csv, write_csv
+from .report import group_means, markdown_per_snr, markdown_table, plot_vs_snr
 from .speaker import SpeakerSimilarity, cosine
 
 __all__ = [
@@ -36,9 +36,7 @@ __all__ = [
     "parse_metrics",
     "pesq_wb",
     "plot_vs_snr",
-    "read_csv",
     "speechmos_model_files",
     "stoi",
-    "write_csv",
     "write_ecapa_folder",
 ]

@@ -7,7 +7,6 @@ bootstrap confidence interval (:mod:`speechbrain_sslse.metrics.significance`), w
 ``mean ± half-width`` in the tables.
 """
 
-import csv
 import math
 
 import numpy as np
@@ -305,40 +304,6 @@ def interval_rows(intervals, columns, keys=("system",)):
             row.update({"lo": g.get(f"{c}_lo", float("nan")), "hi": g.get(f"{c}_hi", float("nan"))})
             out.append(row)
     return out
-
-
-def write_csv(path, rows, fieldnames):
-    """Writes dict rows to a CSV file atomically (NaN written as ``nan``; absent keys empty).
-
-    Example
-    -------
-    >>> import tempfile, os
-    >>> p = os.path.join(tempfile.mkdtemp(), "t.csv")
-    >>> write_csv(p, [{"a": 1, "b": float("nan")}], ["a", "b"])
-    >>> open(p).read().split()
-    ['a,b', '1,nan']
-    """
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fieldnames, extrasaction="ignore", lineterminator="\n")
-        writer.writeheader()
-        for row in rows:
-            nan = {k for k, v in row.items() if isinstance(v, float) and math.isnan(v)}
-            writer.writerow({k: ("nan" if k in nan else v) for k, v in row.items()})
-
-
-def read_csv(path):
-    """Reads a CSV file into a list of dicts (strings).
-
-    Example
-    -------
-    >>> import tempfile, os
-    >>> p = os.path.join(tempfile.mkdtemp(), "t.csv")
-    >>> write_csv(p, [{"a": 1}], ["a"])
-    >>> read_csv(p)
-    [{'a': '1'}]
-    """
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
 
 
 def plot_vs_snr(per_snr, columns, path, title=None):

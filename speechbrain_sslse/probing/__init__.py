@@ -30,8 +30,6 @@ from .plots import (
     plot_robustness,
     plot_tsne,
     robustness_table,
-    write_csv,
-    write_text,
 )
 from .robustness import (
     Condition,
@@ -67,8 +65,6 @@ __all__ = [
     "plot_robustness",
     "plot_tsne",
     "robustness_table",
-    "write_csv",
-    "write_text",
     "Condition",
     "DistortionPlan",
     "RobustnessStats",

@@ -7,7 +7,6 @@ Authors
  * speechbrain-sslse contributors
 """
 
-import csv
 import math
 
 import numpy as np
@@ -15,8 +14,6 @@ import numpy as np
 from speechbrain_sslse.audio import atomic_path
 
 __all__ = [
-    "write_csv",
-    "write_text",
     "robustness_table",
     "information_table",
     "models_table",
@@ -31,39 +28,8 @@ METRIC_LABELS = {"nmse": "MSE ↓", "cosine": "CS ↑"}
 AXIS_LABELS = {"snr": "SNR (dB)", "rt60": "RT60 (s)"}
 
 
-def write_csv(path, rows, fieldnames):
-    """Writes dictionaries as CSV, atomically.
-
-    Example
-    -------
-    >>> import tempfile, os
-    >>> p = os.path.join(tempfile.mkdtemp(), "x.csv")
-    >>> write_csv(p, [{"a": 1, "b": 0.5}], ["a", "b"])
-    >>> open(p).read().split()
-    ['a,b', '1,0.5']
-    """
-    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=fieldnames, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-
-
-def write_text(path, text):
-    """Writes a text file atomically.
-
-    Example
-    -------
-    >>> import tempfile, os
-    >>> p = os.path.join(tempfile.mkdtemp(), "x.md")
-    >>> write_text(p, "# t")
-    >>> open(p).read()
-    '# t'
-    """
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-
-
-def _fmt(value, digits=3):
+def _decimals_or_na(value, digits=3):
+    """``value`` with ``digits`` decimals; ``n/a`` for a missing or NaN value."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
     return f"{value:.{digits}f}"
@@ -115,7 +81,7 @@ def robustness_table(rows, family, axis, columns, models, digits=3):
     ]
     for model in models:
         for k, metric in enumerate(("nmse", "cosine")):
-            cells = [_fmt(values.get((model, family, axis, c, metric)), digits) for c in columns]
+            cells = [_decimals_or_na(values.get((model, family, axis, c, metric)), digits) for c in columns]
             name = model if k == 0 else ""
             lines.append(f"| {name} | {METRIC_LABELS[metric]} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -156,7 +122,7 @@ def information_table(rows, tasks, models, digits=3):
         cells = []
         for m in models:
             r = by_key.get((m, task), {})
-            cells += [_fmt(r.get("train_acc"), digits), _fmt(r.get("heldout_acc"), digits)]
+            cells += [_decimals_or_na(r.get("train_acc"), digits), _decimals_or_na(r.get("heldout_acc"), digits)]
         lines.append(f"| {title}{n} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from speechbrain_sslse.audio import atomic_path
-from speechbrain_sslse.data.mixing import fit_length, mix_at_snr, reverberate
+from speechbrain_sslse.data.mixing import loop_to_length, mix_at_snr, reverberate
 from speechbrain_sslse.data.rir import direct_path_index
 
 from .features import encode_batches
@@ -307,7 +307,7 @@ def distort(clean, noise=None, snr=None, rir=None, noise_offset=0):
     if noise is not None:
         if snr is None:
             raise ValueError("noise given without an SNR")
-        out, _ = mix_at_snr(out, fit_length(noise, clean.shape[-1], int(noise_offset)), float(snr))
+        out, _ = mix_at_snr(out, loop_to_length(noise, clean.shape[-1], int(noise_offset)), float(snr))
     return out
 
 

@@ -26,9 +26,9 @@ import torch
 
 from speechbrain_sslse.audio import read_audio
 from speechbrain_sslse.data.assets import split_assets
-from speechbrain_sslse.data.mixing import fit_length, mix_at_snr, power, set_level
+from speechbrain_sslse.data.mixing import loop_to_length, mix_at_snr, power, set_level
+from speechbrain_sslse.files import write_csv, write_text
 from speechbrain_sslse.metrics import DNSMOS, MetricUnavailable, pesq_wb, stoi
-from speechbrain_sslse.probing.plots import write_csv, write_text
 
 SAMPLE_RATE = 16000
 
@@ -63,7 +63,7 @@ def held_out_mixtures(num_files=12, min_seconds=10.0, max_seconds=16.0, snrs=(0.
         noise = noises[k % len(noises)]
         offset = int(rng.integers(0, max(noise.shape[0] - 1, 1)))
         snr = float(snrs[k % len(snrs)])
-        noisy, _ = mix_at_snr(clean, fit_length(noise, clean.shape[0], offset), snr)
+        noisy, _ = mix_at_snr(clean, loop_to_length(noise, clean.shape[0], offset), snr)
         noisy, clean = set_level([noisy, clean], level)
         items.append((f"{speaker}_{Path(path).stem}", noisy, clean, snr))
     return items

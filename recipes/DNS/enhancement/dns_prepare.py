@@ -21,7 +21,6 @@ Authors
  * speechbrain-sslse contributors
 """
 
-import csv
 import json
 import logging
 import math
@@ -34,6 +33,7 @@ from tqdm import tqdm
 from speechbrain_sslse.audio import AudioError, atomic_path, audio_info
 from speechbrain_sslse.data.layouts import read_dns
 from speechbrain_sslse.data.rir import measure_t60, read_rir
+from speechbrain_sslse.files import write_csv
 
 logger = logging.getLogger(__name__)
 
@@ -43,14 +43,14 @@ VERSION = 1
 _READER = re.compile(r"reader_(\d+)")
 
 
-def speaker_of(path):
+def dns_speaker_of(path):
     """Speaker of a DNS clean file: ``reader_NNNNN`` in the name, else the parent folder.
 
     Example
     -------
-    >>> speaker_of("/d/clean/read_speech/book_00000_chp_0009_reader_06709_0.wav")
+    >>> dns_speaker_of("/d/clean/read_speech/book_00000_chp_0009_reader_06709_0.wav")
     'reader_06709'
-    >>> speaker_of("/d/clean/spk03/utt_001.wav")
+    >>> dns_speaker_of("/d/clean/spk03/utt_001.wav")
     'spk03'
     """
     match = _READER.search(Path(path).name)
@@ -92,14 +92,6 @@ def _rir_rows(rirs, t60_range, skipped):
             {"wav": rir["path"], "channel": rir["channel"], "t60": round(t60, 4), "t60_source": source}
         )
     return rows, out_of_range
-
-
-def _write_csv(path, fields, rows):
-    with atomic_path(path) as tmp:
-        with open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=fields)
-            writer.writeheader()
-            writer.writerows(rows)
 
 
 def _options(data_folder, valid_fraction, t60_range, min_duration, seed):
@@ -175,14 +167,14 @@ def prepare_dns(
         raise AudioError(f"{data_folder}: no usable noise file")
     rirs, out_of_range = _rir_rows(tree["rirs"], t60_range, skipped)
 
-    speakers = sorted({speaker_of(p) for p, _ in clean})
+    speakers = sorted({dns_speaker_of(p) for p, _ in clean})
     random.Random(seed).shuffle(speakers)
     num_valid = max(1, math.ceil(valid_fraction * len(speakers))) if len(speakers) > 1 else 0
     valid_speakers = set(speakers[:num_valid])
     splits = {"train": [], "valid": []}
     root = Path(data_folder).expanduser().resolve()  # read_dns's paths lie under it, links unresolved
     for path, duration in clean:
-        spk = speaker_of(path)
+        spk = dns_speaker_of(path)
         split = "valid" if spk in valid_speakers else "train"
         rel = Path(path).relative_to(root)  # <clean folder, any letter case>/...
         uid = "_".join(Path(*rel.parts[1:]).with_suffix("").parts)
@@ -195,16 +187,16 @@ def prepare_dns(
     # The report, written last, marks the manifests as complete: an interrupted rewrite is redone.
     (save_folder / INFO_FILE).unlink(missing_ok=True)
     for split, rows in splits.items():
-        _write_csv(save_folder / f"{split}.csv", ["ID", "duration", "wav", "spk_id"], rows)
-    _write_csv(
+        write_csv(save_folder / f"{split}.csv", rows, ["ID", "duration", "wav", "spk_id"])
+    write_csv(
         save_folder / "noise.csv",
-        ["ID", "duration", "wav"],
         [{"ID": f"noise_{i:06d}", "duration": round(d, 4), "wav": p} for i, (p, d) in enumerate(noise)],
+        ["ID", "duration", "wav"],
     )
-    _write_csv(
+    write_csv(
         save_folder / "rir.csv",
-        ["ID", "wav", "channel", "t60", "t60_source"],
         [{"ID": f"rir_{i:06d}", **row} for i, row in enumerate(rirs)],
+        ["ID", "wav", "channel", "t60", "t60_source"],
     )
     report = {
         "options": options,

@@ -23,8 +23,8 @@ from pathlib import Path
 import torch
 from ruamel.yaml import YAML
 
+from speechbrain_sslse.files import write_csv, write_text
 from speechbrain_sslse.packaging import PackagingError, find_checkpoint
-from speechbrain_sslse.probing.plots import write_csv, write_text
 
 # The paper's variant numbers (EUSIPCO 2024 slides; 7 is our FiLM the other way round).
 VARIANTS = {

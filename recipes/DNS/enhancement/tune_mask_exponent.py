@@ -115,7 +115,7 @@ def main(argv=None):
     )
     parser.add_argument("--output_folder", required=True)
     args = parser.parse_args(argv)
-    from speechbrain_sslse.probing.plots import write_csv, write_text
+    from speechbrain_sslse.files import write_csv, write_text
 
     torch.set_num_threads(1)
     items, train = validation_items(args.run, args.num_mixtures)

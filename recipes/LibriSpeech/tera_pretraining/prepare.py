@@ -20,7 +20,6 @@ Authors
 """
 
 import argparse
-import csv
 import hashlib
 import json
 import logging
@@ -29,6 +28,7 @@ from pathlib import Path
 
 from speechbrain_sslse.audio import AudioError, atomic_path, audio_info
 from speechbrain_sslse.data.splits import librispeech_excerpt_split, list_speech_files, speaker_of
+from speechbrain_sslse.files import write_csv
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ def prepare_tera_pretraining(
                 f"no {name} file of at least {min_duration} s under {data_folder} "
                 f"{list(extra_folders or [])}: pass folders with longer recordings or lower min_duration"
             )
-        _write_csv(outputs[name], rows)
+        write_csv(outputs[name], rows, FIELDS)
         hours = sum(float(r["duration"]) for r in rows) / 3600
         logger.info("%s: %d files, %.3f h -> %s", name, len(rows), hours, outputs[name])
     with atomic_path(options_file) as tmp:
@@ -164,14 +164,6 @@ def _rows(files, root, source, min_duration):
     if skipped:
         logger.info("%s: left out %d files shorter than %.2f s", root, skipped, min_duration)
     return rows
-
-
-def _write_csv(path, rows):
-    with atomic_path(path) as tmp:
-        with open(tmp, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=FIELDS)
-            writer.writeheader()
-            writer.writerows(rows)
 
 
 def main(argv=None):

@@ -25,7 +25,6 @@ Authors
 """
 
 import argparse
-import csv
 import logging
 import sys
 import tempfile
@@ -35,10 +34,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from speechbrain_sslse.audio import atomic_path, read_audio
+from speechbrain_sslse.audio import read_audio
 from speechbrain_sslse.data.splits import librispeech_excerpt_split, speaker_of
+from speechbrain_sslse.files import write_csv
 from speechbrain_sslse.lobes import SSLEncoder
-from speechbrain_sslse.ssl_checkpoints import write_tera_checkpoint
+from speechbrain_sslse.tera import write_tera_checkpoint
 
 logger = logging.getLogger(__name__)
 SAMPLE_RATE = 16000
@@ -169,11 +169,7 @@ def main(argv=None):
                 rows.append({"model": name, "layer": layer, "train_acc": train_acc, "test_acc": test_acc})
 
     output = Path(args.output_folder) / "speaker_probe.csv"
-    with atomic_path(output) as tmp:
-        with open(tmp, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=["model", "layer", "train_acc", "test_acc"])
-            writer.writeheader()
-            writer.writerows(rows)
+    write_csv(output, rows, ["model", "layer", "train_acc", "test_acc"])
     print(markdown_table(rows, args.random_seeds))
     print(f"written: {output}")
     return rows

@@ -42,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from timit_prepare import COUNTS_FILE, prepare_timit, read_manifest  # noqa: E402
 
 from speechbrain_sslse.audio import atomic_path, read_audio  # noqa: E402
+from speechbrain_sslse.files import write_csv, write_text
 from speechbrain_sslse.probing import (
     TINY_WARNING,
     encode_batches,
@@ -53,8 +54,6 @@ from speechbrain_sslse.probing import (
     probe_layers,
     start_recipe,  # noqa: E402
     summarise_layers,
-    write_csv,
-    write_text,
 )
 from speechbrain_sslse.probing.plots import plot_information_layers  # noqa: E402
 

@@ -32,6 +32,7 @@ from pathlib import Path
 
 from speechbrain_sslse.audio import SAMPLE_RATE, AudioError, atomic_path, audio_info, read_audio
 from speechbrain_sslse.data.layouts import LayoutError, read_timit, read_timit_segments
+from speechbrain_sslse.files import write_csv
 
 logger = logging.getLogger(__name__)
 
@@ -45,13 +46,6 @@ SKIPPED_FILE = "skipped_files.json"
 def _write_json(path, data):
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
         json.dump(data, f, indent=1, sort_keys=True)
-
-
-def _write_manifest(path, rows):
-    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=FIELDS)
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 def read_manifest(path):
@@ -213,7 +207,7 @@ def prepare_timit(
     # The options file, written last, marks the manifests as complete: an interrupted rewrite is redone.
     options_path.unlink(missing_ok=True)
     for task in TASKS:
-        _write_manifest(paths[task], rows[task])
+        write_csv(paths[task], rows[task], FIELDS)
         counts[task] = dict(Counter(r["label"] for r in rows[task]).most_common())
         logger.info("%s: %d segments, %d classes", task, len(rows[task]), len(counts[task]))
     _write_json(save_folder / COUNTS_FILE, counts)

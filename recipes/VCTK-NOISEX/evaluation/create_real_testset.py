@@ -41,7 +41,7 @@ from create_testset import (
     load_rirs,
     prepare_output,
     select_utterances,
-    speaker_of,
+    speaker_by_name_or_folder,
     unique_ids,
     write_items,
     write_manifest,
@@ -237,7 +237,7 @@ def write_real_items(pairs, out, max_seconds):
         for key, wav in (("clean", clean), ("noisy", noisy)):
             if not (out / rel[key]).is_file():
                 write_audio(out / rel[key], wav[:length], SAMPLE_RATE)
-        speaker = speaker_of(Path(pair["clean"]).stem.removeprefix("clean_") + ".wav")
+        speaker = speaker_by_name_or_folder(Path(pair["clean"]).stem.removeprefix("clean_") + ".wav")
         rows.append(
             {
                 "id": uid, "clean": rel["clean"], "noisy": rel["noisy"], "snr": "real", "noise": "",

@@ -74,7 +74,7 @@ from tqdm import tqdm
 
 from speechbrain_sslse.audio import SAMPLE_RATE, AudioError, atomic_path, audio_info, read_audio, write_audio
 from speechbrain_sslse.data.layouts import LayoutError, read_mit_ir, read_noisex, read_vctk
-from speechbrain_sslse.data.mixing import fit_length, mix_at_snr, power, reverberate
+from speechbrain_sslse.data.mixing import loop_to_length, mix_at_snr, power, reverberate
 from speechbrain_sslse.data.rir import measure_t60
 
 logger = logging.getLogger("create_testset")
@@ -136,15 +136,19 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def speaker_of(path):
+def speaker_by_name_or_folder(path):
     """Speaker id of a speech file: the first token of its name before ``-``/``_``, else its folder.
+
+    Unlike :func:`speechbrain_sslse.data.splits.speaker_of` (LibriSpeech names only), VCTK's
+    ``p225_001`` names give their speaker too, and a name without either separator falls
+    back to the folder.
 
     Example
     -------
-    >>> speaker_of("/x/103-1240-0000.flac"), speaker_of("/x/p225/p225_001_mic1.flac")
-    ('103', 'p225')
-    >>> speaker_of("/a/b/c.wav")
-    'b'
+    >>> speaker_by_name_or_folder("/x/103-1240-0000.flac")
+    '103'
+    >>> speaker_by_name_or_folder("/x/p225/p225_001_mic1.flac"), speaker_by_name_or_folder("/a/b/c.wav")
+    ('p225', 'b')
     """
     m = re.match(r"^([^-_]+)[-_]", Path(path).stem)
     return m.group(1) if m else Path(path).parent.name
@@ -221,7 +225,7 @@ def list_speech(args):
         return read_vctk(args.vctk_folder)
     root, files = _audio_files(args.speech_folder, "speech")
     return [
-        {"id": uid, "path": str(f.resolve()), "speaker": speaker_of(f)}
+        {"id": uid, "path": str(f.resolve()), "speaker": speaker_by_name_or_folder(f)}
         for uid, f in zip(unique_ids(files, root), files)
     ]
 
@@ -484,7 +488,7 @@ def synthesize(entry, noise_wav, seed, speech_level=-25.0, mixture_level=-25.0, 
     reverberant, target = reverberate(speech, entry["rir"]["wav"])
     length = speech.shape[-1]
     offset = segment_offset(seed, entry["index"], noise_wav, length, active_noise)
-    noise = fit_length(noise_wav, length, offset)
+    noise = loop_to_length(noise_wav, length, offset)
     _, scaled = mix_at_snr(reverberant, noise, entry["snr"])
     noisy = reverberant + scaled
     # The mixture and its reverberant speech share one gain (keeps the SNR); the target has its own.

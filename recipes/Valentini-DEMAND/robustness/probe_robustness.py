@@ -41,6 +41,7 @@ import numpy as np
 from speechbrain_sslse.audio import SAMPLE_RATE, AudioError, read_audio
 from speechbrain_sslse.data.layouts import read_demand, read_mit_ir, read_valentini
 from speechbrain_sslse.data.rir import measure_t60
+from speechbrain_sslse.files import write_csv, write_text
 from speechbrain_sslse.probing import (
     TINY_WARNING,
     DistortionPlan,
@@ -53,8 +54,6 @@ from speechbrain_sslse.probing import (
     rt60_bins,
     start_recipe,
     summarise_layers,
-    write_csv,
-    write_text,
 )
 from speechbrain_sslse.probing.plots import plot_robustness_layers
 
