@@ -9,8 +9,9 @@ fails with torchaudio >= 2.9 (one unrelated upstream calls the removed
 ``torchaudio.set_audio_backend``). The names are resolved here from the individual
 ``s3prl.upstream.<module>.hubconf`` files instead: :func:`list_upstreams` reads them
 without importing anything, and :func:`resolve_upstream` imports only the module
-that defines the requested name, after :mod:`speechbrain_sslse._compat` has put back
-the two torchaudio names that s3prl modules still import.
+that defines the requested name, after :mod:`speechbrain_sslse._compat` has applied
+its patches (the two torchaudio names that s3prl modules still import; for TERA's
+family, the vectorised position table).
 
 Authors
  * speechbrain-sslse contributors
@@ -26,7 +27,6 @@ import logging
 import warnings
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -183,6 +183,8 @@ def resolve_upstream(name):
     module = _module_of(name)
     module_name = f"s3prl.upstream.{module}.hubconf"
     _compat.install()
+    if module in ("tera", "mockingjay", "audio_albert"):
+        _compat.install_tera()
     try:
         with _quiet("importing " + module_name):
             hubconf = importlib.import_module(module_name)
@@ -235,37 +237,6 @@ def _quiet(what):
         yield
     if buffer.getvalue().strip():
         logger.debug("%s: %s", what, buffer.getvalue().strip())
-
-
-def _fast_sinusoid_table(hidden_size, max_len):
-    """s3prl's TERA/Mockingjay position table, vectorised (same float64 formula)."""
-    position = np.arange(max_len, dtype=np.float64)[:, None]
-    index = np.arange(hidden_size)[None, :]
-    table = position / np.power(10000, 2 * (index // 2) / hidden_size)
-    table[:, 0::2] = np.sin(table[:, 0::2])
-    table[:, 1::2] = np.cos(table[:, 1::2])
-    return torch.FloatTensor(table)
-
-
-def _install_fast_position_table():
-    """Replaces s3prl's TERA position table builder by an equivalent vectorised one.
-
-    s3prl computes the ``24000 x hidden_size`` sinusoid table element by element in
-    Python (about 30 s for TERA base, 1 s for a 32-wide test model, once per process);
-    the vectorised version evaluates the same expression on arrays in milliseconds.
-    """
-    from s3prl.upstream.mockingjay import builder
-
-    if getattr(builder.get_sinusoid_table, "_sslse_vectorised", False):
-        return
-    max_len = builder.MAX_SEQLEN
-
-    @functools.lru_cache(maxsize=16)
-    def get_sinusoid_table(hidden_size):
-        return _fast_sinusoid_table(hidden_size, max_len)
-
-    get_sinusoid_table._sslse_vectorised = True
-    builder.get_sinusoid_table = get_sinusoid_table
 
 
 # ---------------------------------------------------------------------------
@@ -390,7 +361,7 @@ class SSLEncoder(nn.Module):
     Example
     -------
     >>> import tempfile, os
-    >>> from speechbrain_sslse.ssl_checkpoints import write_tiny_tera
+    >>> from speechbrain_sslse.testing import write_tiny_tera
     >>> ckpt = write_tiny_tera(os.path.join(tempfile.mkdtemp(), "tera.ckpt"), seed=0)
     >>> encoder = SSLEncoder("tera", ckpt=ckpt)
     >>> encoder.name, encoder.num_layers, encoder.hidden_size, encoder.hop_length
@@ -426,8 +397,6 @@ class SSLEncoder(nn.Module):
             )
         self.name, args = self._select(upstream, ckpt, allow_download)
         loader = resolve_upstream(self.name)
-        if _module_of(self.name) in ("tera", "mockingjay", "audio_albert"):
-            _install_fast_position_table()
 
         def build(weights_only):
             quiet = _quiet("building " + self.name)
@@ -462,7 +431,7 @@ class SSLEncoder(nn.Module):
             raise CheckpointError(
                 f"s3prl's {self.name} cannot load the checkpoint {ckpt} "
                 f"({type(err).__name__}: {err}). Pass a {self.name} checkpoint in s3prl's format "
-                f"(speechbrain_sslse.ssl_checkpoints writes TERA, HuBERT, WavLM and wav2vec 2.0 ones), "
+                f"(speechbrain_sslse.testing writes TERA, HuBERT, WavLM and wav2vec 2.0 ones), "
                 f"or pick the upstream that matches the file."
             ) from err
         if freeze:
@@ -529,7 +498,7 @@ class SSLEncoder(nn.Module):
                 f"s3prl upstream {upstream!r} would download its checkpoint from the s3prl model hub, "
                 f"and there is no hub access here. Pass a local checkpoint instead: "
                 f"SSLEncoder({upstream!r}, ckpt=PATH) loads it with s3prl's "
-                f"{_local_loader_name(upstream)} (speechbrain_sslse.ssl_checkpoints writes such files). "
+                f"{_local_loader_name(upstream)} (speechbrain_sslse.testing writes such files). "
                 f"Where the hub is reachable, allow_download=True downloads it."
             )
         return upstream, ()

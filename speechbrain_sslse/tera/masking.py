@@ -44,26 +44,6 @@ class AlteredBatch(NamedTuple):
     kept: torch.Tensor  # [B'] indices of the items kept (s3prl drops items with nothing masked)
 
 
-def _install_fast_task_table():
-    """Replaces s3prl's pretraining sinusoid table by the vectorised equivalent."""
-    from s3prl.pretrain.mockingjay import task
-
-    from speechbrain_sslse.lobes.ssl_encoder import _fast_sinusoid_table
-
-    if getattr(task.get_sinusoid_table, "_sslse_vectorised", False):
-        return
-    max_len = task.MAX_SEQLEN
-    cache = {}
-
-    def get_sinusoid_table(hidden_size):
-        if hidden_size not in cache:
-            cache[hidden_size] = _fast_sinusoid_table(hidden_size, max_len)
-        return cache[hidden_size]
-
-    get_sinusoid_table._sslse_vectorised = True
-    task.get_sinusoid_table = get_sinusoid_table
-
-
 def seed_of(ids, base_seed=0):
     """A reproducible 31-bit seed from a list of item ids (for held-out alterations).
 
@@ -112,7 +92,9 @@ def alter_frames(input_feats, target_feats, task_config, lengths=None, seed=None
     """
     from s3prl.pretrain.mockingjay.task import generate_masked_acoustic_model_data
 
-    _install_fast_task_table()
+    from speechbrain_sslse import _compat
+
+    _compat.install_tera()
     if input_feats.dim() != 3 or target_feats.dim() != 3 or input_feats.shape[:2] != target_feats.shape[:2]:
         raise ValueError(
             f"expected input [B, F, D_in] and target [B, F, D_out] frames, got "
