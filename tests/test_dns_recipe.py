@@ -1,4 +1,4 @@
-"""The DNS enhancement recipe: preparation, on-the-fly mixing, debug runs of every hparams file, resume."""
+"""The DNS enhancement recipe: preparation, on-the-fly mixing, resume (debug runs: tests/recipes/DNS.csv)."""
 
 import csv
 import json
@@ -202,23 +202,7 @@ def test_paper_schedule_builds_the_paper_sizes(recipe, tiny_tera_ckpt):
 # --- training -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("hparams_file", HPARAMS, ids=lambda p: p.stem)
-def test_debug_run_of_every_hparams_file(
-    recipe, hparams_file, tmp_path, manifests, mini_corpus, tiny_tera_ckpt
-):
-    out = tmp_path / hparams_file.stem
-    brain = recipe.main(tiny_overrides(hparams_file, out, manifests, mini_corpus / "DNS", tiny_tera_ckpt))
-    assert brain.optimizer_step == 2
-    checkpoints = sorted((out / "save").glob("CKPT+*"))
-    assert len(checkpoints) == 1
-    assert {"generator.ckpt", "discriminator.ckpt", "optimizer_g.ckpt", "scheduler_d.ckpt"} <= {
-        p.name for p in checkpoints[0].iterdir()
-    }
-    assert len(list((out / "samples" / "epoch_1").glob("*_enhanced.wav"))) == 1
-    log = (out / "train_log.txt").read_text()
-    assert "valid stoi" in log and "valid pesq" in log
-    weights = _rows(out / "layer_weights.csv")
-    assert len(weights) == 1 and len(weights[0]) == 1 + 3
+# The debug run of every hparams file is a row of tests/recipes/DNS.csv (tests/test_recipe_rows.py).
 
 
 def test_run_resumes_from_its_checkpoint(recipe, tmp_path, manifests, mini_corpus, tiny_tera_ckpt):
