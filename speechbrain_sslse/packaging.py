@@ -164,6 +164,27 @@ def _validation_history(run_folder):
     return rows
 
 
+def _checkpoint_line(checkpoint):
+    """The model card's line on the packaged checkpoint (one epoch's, or an average of epochs)."""
+    meta, name = checkpoint.meta, Path(checkpoint.path).name
+    if "averaged_epochs" in meta:
+        return (
+            f"Packaged checkpoint: `{name}`, the average of the generator weights of epochs "
+            f"{meta['averaged_epochs']} (`average_checkpoints.py` of the DNS recipe); the validation "
+            "history of each epoch is below."
+        )
+    scores = [("stoi", "STOI"), ("pesq", "PESQ"), ("dnsmos_ovrl", "DNSMOS OVRL"), ("quality", "quality")]
+    return (
+        f"Packaged checkpoint: `{name}` (epoch {meta.get('epoch')}, validation "
+        + ", ".join(
+            f"{label} {_fmt(meta.get(key))}"
+            for key, label in scores
+            if key in meta or key in ("stoi", "pesq")
+        )
+        + ")."
+    )
+
+
 def _summary(family):
     """The model card's first paragraph, for a HiFi-GAN vocoder or a generator family."""
     cite = "(Song, Kim, Kang, Madhu, EUSIPCO 2024)"
@@ -242,14 +263,7 @@ def _model_card(run_folder, manifest_folder, checkpoint, vocoder, ssl_upstream, 
         "",
         "## Validation",
         "",
-        f"Packaged checkpoint: `{Path(checkpoint.path).name}` (epoch {checkpoint.meta.get('epoch')}, "
-        f"validation STOI {_fmt(checkpoint.meta.get('stoi'))}, PESQ {_fmt(checkpoint.meta.get('pesq'))}"
-        + "".join(
-            f", {label} {_fmt(checkpoint.meta[key])}"
-            for key, label in (("dnsmos_ovrl", "DNSMOS OVRL"), ("quality", "quality"))
-            if key in checkpoint.meta
-        )
-        + ").",
+        _checkpoint_line(checkpoint),
         "",
     ]
     history = _validation_history(run_folder)
