@@ -122,7 +122,10 @@ def information_table(rows, tasks, models, digits=3):
         cells = []
         for m in models:
             r = by_key.get((m, task), {})
-            cells += [_decimals_or_na(r.get("train_acc"), digits), _decimals_or_na(r.get("heldout_acc"), digits)]
+            cells += [
+                _decimals_or_na(r.get("train_acc"), digits),
+                _decimals_or_na(r.get("heldout_acc"), digits),
+            ]
         lines.append(f"| {title}{n} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
