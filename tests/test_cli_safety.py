@@ -440,7 +440,12 @@ def test_ctrl_c_ends_with_the_summary_so_far(tmp_path, real_speech):
     for i in range(40):
         write_audio(src / f"f{i:02d}.wav", clip)
     out = tmp_path / "out"
-    code = "import sys; from speechbrain_sslse.cli import enhance_main; sys.exit(enhance_main(sys.argv[1:]))"
+    # Ctrl-C as in a terminal: a child of a background job of a non-interactive shell inherits
+    # SIGINT ignored (POSIX), and Python then installs no KeyboardInterrupt handler.
+    code = (
+        "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "from speechbrain_sslse.cli import enhance_main; sys.exit(enhance_main(sys.argv[1:]))"
+    )
     proc = subprocess.Popen(
         [sys.executable, "-c", code, str(src), "-o", str(out), "--device", "cpu"],
         stdout=subprocess.PIPE,
