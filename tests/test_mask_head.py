@@ -9,6 +9,7 @@ from hyperpyyaml import load_hyperpyyaml
 from recipe_helpers import DNS_RECIPE, load_recipe_module
 
 from speechbrain_sslse.data.mixing import ChannelAugment
+from speechbrain_sslse.files import read_csv
 from speechbrain_sslse.lobes import SpectralMaskHead, SpectrumAwareVocoder, SSLEncoder
 from speechbrain_sslse.lobes.losses import SpectralReconstructionLoss, compressed_spectrum_loss
 
@@ -231,3 +232,18 @@ def test_average_checkpoints_writes_the_mean_of_the_chosen_epochs_outside_save(t
     assert len(Checkpointer(run / "save").list_checkpoints()) == 3  # the run's own folder untouched
     with pytest.raises(SystemExit, match=r"epoch\(s\) \[7\].*\[1, 2, 3\]"):
         average.average_run(run, [2, 7])
+
+
+def test_tune_mask_exponent_scores_the_runs_validation_set_per_exponent(tiny_mask_run, tmp_path, capsys):
+    tune = load_recipe_module("dns_tune_mask_exponent", DNS_RECIPE / "tune_mask_exponent.py")
+    out = tmp_path / "tune"
+    argv = ["--run", str(tiny_mask_run), "--model", str(tiny_mask_run / "model"), "--exponents", "1", "3"]
+    assert tune.main([*argv, "--output_folder", str(out)]) == 0
+    rows = read_csv(out / "mask_exponent.csv")
+    assert [float(r["mask_exponent"]) for r in rows] == [1.0, 3.0]
+    for r in rows:
+        assert 0.0 < float(r["stoi"]) <= 1.0 and math.isfinite(float(r["dnsmos_ovrl"]))
+    assert rows[0]["stoi"] != rows[1]["stoi"]  # the exponent changes the output
+    best = max(rows, key=lambda r: float(r["quality"]))
+    assert f"best mask_exponent by quality: {float(best['mask_exponent']):g}" in capsys.readouterr().out
+    assert "(chosen)" in (out / "mask_exponent.md").read_text()

@@ -79,18 +79,9 @@ def reference_scores(run, peer=None):
     name = peer or "unprocessed"
     if name in cached:
         return cached[name]
-    import torch
-    from hyperpyyaml import load_hyperpyyaml
-
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import train
 
-    from speechbrain_sslse.metrics import DNSMOS, pesq_wb, stoi
-
-    with open(Path(run) / "hyperparams.yaml") as f:
-        hparams = load_hyperpyyaml(f, {"output_folder": str(run)})
-    _, valid, _ = train.dataio_prepare(hparams, Path(hparams["manifest_folder"]))
-    dnsmos = DNSMOS(num_threads=1)
     enhance = None
     if peer:
         from speechbrain_sslse.peers import enhance_with_peer
@@ -98,20 +89,8 @@ def reference_scores(run, peer=None):
         def enhance(wav):
             return enhance_with_peer(peer, wav)
 
-    scores = []
-    for item in valid:
-        noisy, clean = item["noisy_sig"], item["clean_sig"]
-        est = enhance(noisy) if enhance else noisy
-        est = torch.as_tensor(est, dtype=torch.float32)
-        scores.append(
-            {
-                "stoi": train._score(stoi, est, clean),
-                "pesq": train._score(pesq_wb, est, clean),
-                "dnsmos_ovrl": train._score(lambda w: dnsmos(w)["dnsmos_ovrl"], est),
-            }
-        )
-    # aggregated as train.py aggregates the runs' validation, so the lines compare with the curves
-    out = train.validation_metrics(scores)
+    # scored and aggregated as train.py scores the runs' validation, so the lines compare with the curves
+    out = train.score_validation(train.validation_items(run), enhance)
     cached[name] = out
     cache.write_text(json.dumps(cached, indent=2))
     return out

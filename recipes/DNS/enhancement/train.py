@@ -422,6 +422,68 @@ def level_difference_db(estimate, reference, floor=1e-8):
     return 10.0 * float(np.log10((float(estimate.double().pow(2).mean()) + 1e-12) / ref))
 
 
+def validation_items(run_folder, overrides=None):
+    """The validation mixtures of a training run, drawn as its training draws them.
+
+    Arguments
+    ---------
+    run_folder : str or Path
+        The run's ``output_folder`` (its ``hyperparams.yaml`` and manifests).
+    overrides : dict, optional
+        Hyperparameter overrides (e.g. ``{"num_valid_mixtures": 8}``).
+
+    Returns
+    -------
+    list
+        ``(id, noisy [T], clean [T])`` per validation mixture.
+    """
+    with open(Path(run_folder) / "hyperparams.yaml") as f:
+        hparams = load_hyperpyyaml(f, {"output_folder": str(run_folder), **(overrides or {})})
+    _, valid, _ = dataio_prepare(hparams, Path(hparams["manifest_folder"]))
+    return [(item["id"], item["noisy_sig"], item["clean_sig"]) for item in valid]
+
+
+def score_validation(items, enhance=None, dnsmos=None, desc=None):
+    """:func:`validation_metrics` of ``enhance(noisy)`` over ``items``, as the training run scores itself.
+
+    Arguments
+    ---------
+    items : list
+        ``(id, noisy [T], clean [T])``, e.g. from :func:`validation_items`.
+    enhance : callable, optional
+        ``[T] -> [T]`` waveform enhancer (default: score the noisy input itself).
+    dnsmos : speechbrain_sslse.metrics.DNSMOS, optional
+        The scorer to reuse (default: a new one-thread scorer).
+    desc : str, optional
+        Label of a progress bar (none without it).
+
+    Returns
+    -------
+    dict
+        STOI, PESQ, DNSMOS OVRL, quality and level_db over the items.
+    """
+    from tqdm import tqdm
+
+    if dnsmos is None:
+        from speechbrain_sslse.metrics import DNSMOS
+
+        dnsmos = DNSMOS(num_threads=1)
+    scores = []
+    for uid, noisy, clean in tqdm(items, desc=desc, disable=desc is None, leave=False):
+        with torch.no_grad():
+            est = noisy if enhance is None else torch.as_tensor(enhance(noisy), dtype=torch.float32)
+        scores.append(
+            {
+                "id": uid,
+                "stoi": _score(stoi, est, clean),
+                "pesq": _score(pesq_wb, est, clean),
+                "dnsmos_ovrl": _score(lambda w: dnsmos(w)["dnsmos_ovrl"], est),
+                "level_db": level_difference_db(est, clean),
+            }
+        )
+    return validation_metrics(scores)
+
+
 def ranking_meta(meta, key):
     """``meta`` with a NaN value of the ranking ``key`` replaced by -inf.
 

@@ -20,39 +20,16 @@ Authors
 """
 
 import argparse
-import importlib.util
 import sys
 from pathlib import Path
 
 import torch
-from hyperpyyaml import load_hyperpyyaml
-from tqdm import tqdm
 
-HERE = Path(__file__).resolve().parent
-
-
-def _train_module():
-    """This recipe's ``train.py`` as a module (its data pipeline and validation metrics)."""
-    spec = importlib.util.spec_from_file_location("dns_enhancement_train_for_tuning", HERE / "train.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import train  # noqa: E402  (this recipe's validation set and metrics)
 
 
-def validation_items(run_folder, num_mixtures=None):
-    """The run's validation mixtures: list of ``(id, noisy [T], clean [T])``."""
-    run_folder = Path(run_folder)
-    train = _train_module()
-    with open(run_folder / "hyperparams.yaml") as f:
-        hparams = load_hyperpyyaml(f)
-    if num_mixtures is not None:
-        hparams["num_valid_mixtures"] = num_mixtures
-    hparams["bad_files_log"] = str(run_folder / "bad_files.tsv")
-    _, valid_data, _ = train.dataio_prepare(hparams, Path(hparams["manifest_folder"]))
-    return [(item["id"], item["noisy_sig"], item["clean_sig"]) for item in valid_data], train
-
-
-def measure(model_dir, exponents, items, train):
+def measure(model_dir, exponents, items):
     """One row of validation metrics per exponent (``mask_exponent``, ``stoi``, ``pesq``, ...)."""
     from speechbrain_sslse.inference import SpectrumAwareEnhancer
     from speechbrain_sslse.metrics import DNSMOS
@@ -66,20 +43,10 @@ def measure(model_dir, exponents, items, train):
     rows = []
     for exponent in exponents:
         head.mask_exponent = float(exponent)
-        scores = []
-        for uid, noisy, clean in tqdm(items, desc=f"mask_exponent {exponent:g}", leave=False):
-            with torch.no_grad():
-                est = enhancer.enhance_waveform(noisy).float().cpu()
-            scores.append(
-                {
-                    "id": uid,
-                    "stoi": train._score(train.stoi, est, clean),
-                    "pesq": train._score(train.pesq_wb, est, clean),
-                    "dnsmos_ovrl": train._score(lambda w: dnsmos(w)["dnsmos_ovrl"], est),
-                    "level_db": train.level_difference_db(est, clean),
-                }
-            )
-        row = {"mask_exponent": float(exponent), **train.validation_metrics(scores)}
+        stats = train.score_validation(
+            items, enhancer.enhance_waveform, dnsmos, desc=f"mask_exponent {exponent:g}"
+        )
+        row = {"mask_exponent": float(exponent), **stats}
         rows.append(row)
         print(", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
     return rows
@@ -118,8 +85,9 @@ def main(argv=None):
     from speechbrain_sslse.files import write_csv, write_text
 
     torch.set_num_threads(1)
-    items, train = validation_items(args.run, args.num_mixtures)
-    rows = measure(args.model, args.exponents, items, train)
+    overrides = {"num_valid_mixtures": args.num_mixtures} if args.num_mixtures else None
+    items = train.validation_items(args.run, overrides)
+    rows = measure(args.model, args.exponents, items)
     best = max(rows, key=lambda r: r[args.key] if r[args.key] == r[args.key] else float("-inf"))
     out = Path(args.output_folder)
     write_csv(out / "mask_exponent.csv", rows, list(rows[0]))
