@@ -139,10 +139,9 @@ def test_mask_head_yaml_wires_the_head_into_the_vocoder(tmp_path):
     assert isinstance(hparams["augment"], ChannelAugment)
 
 
-@pytest.fixture(scope="module")
-def tiny_mask_run(tmp_path_factory, mini_corpus, tiny_tera_ckpt):
-    root = tmp_path_factory.mktemp("mask_run")
-    args = {
+def _tiny_mask_args(root, mini_corpus, tiny_tera_ckpt):
+    """Overrides of mask_head.yaml for a run of seconds (a tiny model, two steps)."""
+    return {
         "output_folder": root / "run",
         "manifest_folder": root / "manifests",
         "data_folder": mini_corpus / "DNS",
@@ -164,6 +163,12 @@ def tiny_mask_run(tmp_path_factory, mini_corpus, tiny_tera_ckpt):
         "head_dilations": "[1,2]",
         "ckpt_interval_minutes": 0,
     }
+
+
+@pytest.fixture(scope="module")
+def tiny_mask_run(tmp_path_factory, mini_corpus, tiny_tera_ckpt):
+    root = tmp_path_factory.mktemp("mask_run")
+    args = _tiny_mask_args(root, mini_corpus, tiny_tera_ckpt)
     argv = [str(MASK_YAML)] + [f"--{k}={v}" for k, v in args.items()] + ["--noprogressbar"]
     load_recipe_module().main(argv)
     return root / "run"
@@ -247,3 +252,28 @@ def test_tune_mask_exponent_scores_the_runs_validation_set_per_exponent(tiny_mas
     best = max(rows, key=lambda r: float(r["quality"]))
     assert f"best mask_exponent by quality: {float(best['mask_exponent']):g}" in capsys.readouterr().out
     assert "(chosen)" in (out / "mask_exponent.md").read_text()
+
+
+def test_init_from_starts_a_new_run_from_another_runs_generator_and_never_overrides_a_resume(
+    tiny_mask_run, tmp_path, mini_corpus, tiny_tera_ckpt
+):
+    from speechbrain.utils.checkpoints import Checkpointer
+
+    train = load_recipe_module()
+    source = Checkpointer(tiny_mask_run / "save").find_checkpoint().path
+    trained = torch.load(source / "generator.ckpt", weights_only=True)
+    args = {**_tiny_mask_args(tmp_path, mini_corpus, tiny_tera_ckpt), "output_folder": tmp_path / "finetune"}
+    overrides = "\n".join(f"{k}: {v}" for k, v in {**args, "init_from": source}.items())  # yaml, as the CLI
+    hparams = load_hyperpyyaml(MASK_YAML.read_text(), overrides)
+    generator, checkpointer = hparams["generator"], hparams["checkpointer"]
+    key = next(k for k in trained if k.startswith("generator.") and trained[k].is_floating_point())
+    assert not torch.equal(generator.state_dict()[key], trained[key])  # a fresh initialisation
+    assert train.initialise_from(hparams, checkpointer) == source / "generator.ckpt"
+    state = generator.state_dict()
+    assert all(torch.equal(state[k], trained[k]) for k in trained)
+    # Once the new run has a checkpoint of its own, it resumes from that, never from init_from.
+    checkpointer.save_checkpoint(meta={"epoch": 1})
+    assert train.initialise_from(hparams, checkpointer) is None
+    hparams["checkpointer"] = Checkpointer(tmp_path / "empty")
+    with pytest.raises(FileNotFoundError, match="no generator.ckpt there"):
+        train.initialise_from({**hparams, "init_from": str(tmp_path)}, hparams["checkpointer"])

@@ -27,9 +27,21 @@ def _stft(wav, n_fft, hop, win):
 
 
 def compressed_spectrum_loss(
-    estimate, target, n_fft=512, hop_length=160, win_length=400, power=0.3, complex_weight=0.3
+    estimate,
+    target,
+    n_fft=512,
+    hop_length=160,
+    win_length=400,
+    power=0.3,
+    complex_weight=0.3,
+    overestimate_weight=0.0,
 ):
     """MSE between power-law compressed spectra: ``|Y|^c`` and ``|Y|^c e^{j phase(Y)}``.
+
+    With ``overestimate_weight`` the magnitude term is asymmetric: a bin whose estimate is
+    louder than the target (residual noise) costs ``1 + overestimate_weight`` times as much
+    as one as far below it (the asymmetric L2 of VoiceFilter-Lite, turned the other way round:
+    there over-suppression was penalised, here under-suppression).
 
     Arguments
     ---------
@@ -41,6 +53,8 @@ def compressed_spectrum_loss(
         Compression exponent ``c``.
     complex_weight : float
         Weight of the complex term (the magnitude term gets ``1 - complex_weight``).
+    overestimate_weight : float
+        Extra weight of the magnitude error where ``|Y| > |S|`` (0: symmetric).
 
     Returns
     -------
@@ -54,11 +68,22 @@ def compressed_spectrum_loss(
     0.0
     >>> float(compressed_spectrum_loss(0.5 * x, x)) > 0
     True
+
+    Too loud costs more than too quiet once ``overestimate_weight`` is set:
+
+    >>> up, down = 1.2 ** (1 / 0.3) * x, 0.8 ** (1 / 0.3) * x  # |Y|^0.3 = 1.2 or 0.8 |S|^0.3
+    >>> def mag_loss(y, w):
+    ...     return float(compressed_spectrum_loss(y, x, complex_weight=0.0, overestimate_weight=w))
+    >>> round(mag_loss(up, 0.0) / mag_loss(down, 0.0), 2), round(mag_loss(up, 1.0) / mag_loss(down, 1.0), 2)
+    (1.0, 2.0)
     """
     y, s = _stft(estimate, n_fft, hop_length, win_length), _stft(target, n_fft, hop_length, win_length)
     y_abs, s_abs = y.abs() + 1e-8, s.abs() + 1e-8
     ym, sm = y_abs**power, s_abs**power
-    mag = torch.mean((ym - sm) ** 2)
+    error = ym - sm
+    mag = torch.mean(error**2)
+    if overestimate_weight:
+        mag = mag + overestimate_weight * torch.mean(torch.relu(error) ** 2)
     cplx = torch.mean((ym * y / y_abs - sm * s / s_abs).abs() ** 2)
     return (1 - complex_weight) * mag + complex_weight * cplx
 

@@ -34,6 +34,7 @@ from hyperpyyaml import load_hyperpyyaml
 from ruamel.yaml import YAML
 from speechbrain.core import INTRA_EPOCH_CKPT_FLAG
 from speechbrain.utils.distributed import if_main_process, run_on_main
+from speechbrain.utils.parameter_transfer import Pretrainer
 
 from speechbrain_sslse.audio import AudioError, atomic_path, write_audio
 from speechbrain_sslse.data.mixing import OnTheFlyMixer
@@ -880,6 +881,47 @@ def describe_ssl_encoder(hparams):
     return f"SSL encoder: s3prl {encoder.name}, {encoder.num_layers} hidden states, checkpoint {ckpt}{note}"
 
 
+def initialise_from(hparams, checkpointer):
+    """Starts a new run from the generator weights of another run's checkpoint (fine-tuning).
+
+    ``init_from`` names a checkpoint folder (``<run>/save/CKPT+...`` or one written by
+    ``average_checkpoints.py``) holding ``generator.ckpt``; its weights go through
+    SpeechBrain's Pretrainer into this run's generator. Nothing else is taken over: the
+    optimizer, the learning-rate schedule and the epoch counter start afresh, from this run's
+    hparams. A run that already has a checkpoint of its own resumes from it instead.
+
+    Arguments
+    ---------
+    hparams : dict
+        The loaded hparams (``init_from``, ``generator``, ``output_folder``).
+    checkpointer : speechbrain.utils.checkpoints.Checkpointer
+        This run's checkpointer.
+
+    Returns
+    -------
+    pathlib.Path or None
+        The weights loaded, or None (no ``init_from``, or resuming).
+    """
+    source = hparams.get("init_from")
+    if not source or checkpointer.find_checkpoint() is not None:
+        return None
+    path = Path(source).expanduser() / "generator.ckpt"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"init_from={source}: no generator.ckpt there; pass a checkpoint folder such as "
+            "<run>/save/CKPT+... or <run>/averaged/CKPT+..."
+        )
+    pretrainer = Pretrainer(
+        collect_in=Path(hparams["output_folder"]) / "init_from",
+        loadables={"generator": hparams["generator"]},
+        paths={"generator": str(path.resolve())},
+    )
+    run_on_main(pretrainer.collect_files)
+    pretrainer.load_collected()
+    logger.info("Generator initialised from %s (optimizer and schedule start afresh)", path)
+    return path
+
+
 def mini_corpus_path(hparams):
     """Where the embedded mini corpus is (or will be generated) when no ``data_folder`` is given."""
     if hparams["mini_corpus_folder"]:
@@ -933,6 +975,7 @@ def main(argv):
     brain = EnhancementBrain(
         modules=hparams["modules"], hparams=hparams, run_opts=run_opts, checkpointer=hparams["checkpointer"]
     )
+    initialise_from(hparams, brain.checkpointer)
     num_samples = hparams["steps_per_epoch"] * hparams["batch_size"]
     if hparams["sample_by_duration"]:  # each second of speech equally likely
         weights = [float(row["duration"]) for row in read_csv_rows(manifest_folder / "train.csv")]
