@@ -12,21 +12,23 @@ deterministic from a seed, written in their on-disk layouts so that the readers 
 - RIRs: pyroomacoustics shoebox rooms at measured T60 0.3-1.3 s (:mod:`.rooms`).
 
 Use :func:`ensure_corpus` from code (generates once, safe across processes) or the
-``sslse-corpus`` command.
+``sslse-corpus`` command. :mod:`.generate` runs the stages in order: settings
+(:mod:`.config`), the output folder (:mod:`.folder`), speech (:mod:`.speech_stage`),
+noise (:mod:`.noise_stage`), RIRs (:mod:`.rir_stage`), corpus.json (:mod:`.summary`).
 """
 
 import importlib
 
 _EXPORTS = {
-    "CORPUS_LAYOUTS": "generate",
-    "FORMAT_VERSION": "generate",
-    "SIZES": "generate",
-    "CorpusError": "generate",
-    "corpus_config": "generate",
+    "CORPUS_LAYOUTS": "config",
+    "FORMAT_VERSION": "config",
+    "SIZES": "config",
+    "CorpusError": "config",
+    "corpus_config": "config",
     "ensure_corpus": "generate",
-    "format_summary": "generate",
+    "format_summary": "summary",
     "generate_corpus": "generate",
-    "read_meta": "generate",
+    "read_meta": "folder",
     "SpeechDirError": "realspeech",
 }
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .realspeech import SpeechDirError, find_speech_files
 
-SIZES = ("tiny", "default", "large")  # see speechbrain_sslse.corpus.generate.SIZES
+SIZES = ("tiny", "default", "large")  # see speechbrain_sslse.corpus.config.SIZES
 
 
 def build_parser():
