@@ -1,7 +1,8 @@
 """Probes of self-supervised speech representations (Song, Kim, Madhu, Kang, ICEIC 2024).
 
 - :mod:`.robustness`: normalised MSE and cosine similarity between frame-aligned
-  embeddings of clean and distorted speech (noise, reverberation, both), per layer.
+  embeddings of clean and distorted speech (noise, reverberation, both), per layer;
+  the distortions in :mod:`.distortions`, the measures in :mod:`.measures`.
 - :mod:`.linear_probe`: multinomial logistic-regression probes (training accuracy =
   linear separability; held-out accuracy as an extra).
 - :mod:`.features`: the log-mel reference encoder, batched extraction, segment pooling.
@@ -13,8 +14,10 @@ Usable without any recipe; the recipes ``recipes/Valentini-DEMAND/robustness`` a
 ``recipes/TIMIT/probing`` drive them on real corpora or the embedded mini corpus.
 """
 
+from .distortions import Condition, DistortionPlan, distort, rt60_bin, rt60_bins
 from .features import LogMelEncoder, encode_batches, pool_segments, segment_frames
 from .linear_probe import fit_probe, probe_layers, stratified_split
+from .measures import RobustnessStats, crop_frames, frame_cosine, normalised_mse, summarise_layers
 from .models import (
     TINY_WARNING,
     ProbeModel,
@@ -31,19 +34,7 @@ from .plots import (
     plot_tsne,
     robustness_table,
 )
-from .robustness import (
-    Condition,
-    DistortionPlan,
-    RobustnessStats,
-    crop_frames,
-    distort,
-    evaluate_robustness,
-    frame_cosine,
-    normalised_mse,
-    rt60_bin,
-    rt60_bins,
-    summarise_layers,
-)
+from .robustness import evaluate_robustness
 
 __all__ = [
     "LogMelEncoder",
