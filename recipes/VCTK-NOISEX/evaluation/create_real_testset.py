@@ -36,16 +36,9 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-from create_testset import (
-    balanced,
-    load_rirs,
-    prepare_output,
-    select_utterances,
-    speaker_by_name_or_folder,
-    unique_ids,
-    write_items,
-    write_manifest,
-)
+from testset_plan import balanced, select_utterances
+from testset_sources import load_rirs, speaker_by_name_or_folder, unique_ids
+from testset_writing import prepare_output, write_items, write_manifest
 
 from speechbrain_sslse.audio import SAMPLE_RATE, AudioError, read_audio, write_audio
 from speechbrain_sslse.data.assets import AssetsMissingError, default_assets_folder, split_assets
@@ -191,14 +184,14 @@ def make_heldout_plan(by_corpus, noises, rirs, snrs, seed):
     noises : list of dict
         ``name, path, type``.
     rirs : list of dict
-        Kept rooms (:func:`create_testset.load_rirs`).
+        Kept rooms (:func:`testset_sources.load_rirs`).
     snrs : list of float
     seed : int
 
     Returns
     -------
     list of dict
-        Plan entries for :func:`create_testset.write_items`.
+        Plan entries for :func:`testset_writing.write_items`.
     """
     rng = np.random.default_rng([seed, 1])
     utterances = [u for group in by_corpus for u in group]
