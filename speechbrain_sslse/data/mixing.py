@@ -1,11 +1,14 @@
 """Signal-level mixing: noise at a given SNR and reverberation aligned to the direct path.
 
 These functions work on single 1-D waveforms (``[T]`` tensors) and are shared by the
-mini corpus, the on-the-fly training mixer, the test-set builder and the probes.
+mini corpus, the on-the-fly training mixer, the test-set builder and the probes. The
+arithmetic is torchaudio's (``add_noise``, ``fftconvolve``); what is here is the rules
+around it (silent noise, the FFT size, the direct-path alignment and targets).
 """
 
 import numpy as np
 import torch
+from torchaudio.functional import add_noise, fftconvolve
 
 from speechbrain_sslse.audio import AudioError, read_audio, read_segment
 
@@ -83,16 +86,33 @@ def mix_at_snr(clean, noise, snr):
     """
     if clean.shape != noise.shape:
         raise ValueError(f"clean {tuple(clean.shape)} and noise {tuple(noise.shape)} differ in shape")
-    gain = torch.sqrt(power(clean) / ((power(noise) + EPS) * 10.0 ** (snr / 10.0)))
-    scaled = (noise.double() * gain).to(clean.dtype)
+    if not bool(noise.any()):
+        # add_noise divides by the noise energy (silent noise would give NaN): nothing to add
+        return clean.clone(), torch.zeros_like(clean)
+    # torchaudio's add_noise, in float64 (as the gain was computed here before): the SNR of what
+    # is given; it returns only the sum, so the scaled noise is the difference from the speech
+    speech = clean.double()
+    noisy = add_noise(speech[None], noise.double()[None], torch.tensor([float(snr)], dtype=torch.float64))
+    scaled = (noisy[0] - speech).to(clean.dtype)
     return clean + scaled, scaled
 
 
 def _fftconvolve(x, h):
+    """Full linear convolution of ``[T]`` by ``[R]``: torchaudio's ``fftconvolve`` in float64.
+
+    ``x`` is zero-padded so that the FFT size is a power of two (torchaudio uses the bare
+    output length, which can be a slow prime size); the result is the same full
+    convolution, ``T + R - 1`` samples.
+
+    Example
+    -------
+    >>> _fftconvolve(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 0.0, -1.0])).tolist()
+    [1.0, 2.0, -1.0, -2.0]
+    """
     n = x.shape[-1] + h.shape[-1] - 1
     nfft = 1 << (n - 1).bit_length()
-    y = torch.fft.irfft(torch.fft.rfft(x.double(), nfft) * torch.fft.rfft(h.double(), nfft), nfft)
-    return y[..., :n].to(x.dtype)
+    padded = torch.nn.functional.pad(x.double(), (0, nfft - n))
+    return fftconvolve(padded, h.double())[..., :n].to(x.dtype)
 
 
 def reverberate(clean, rir, early_ms=None, sample_rate=16000):
@@ -126,6 +146,10 @@ def reverberate(clean, rir, early_ms=None, sample_rate=16000):
     >>> rev.tolist()[:3], tgt.tolist()[:2]
     ([0.5, 0.0, 0.25], [0.5, 0.0])
     """
+    # Not speechbrain.processing.signal_processing.reverberate (AddReverb): it also puts the
+    # direct path at lag 0, but convolves circularly over the input's length (the tail wraps
+    # round to the start) and rescales the level; here the linear convolution is cut to the
+    # input's length at the RIR's own gain, with a target aligned to it.
     d = direct_path_index(rir)
     h = rir[d:]
     length = clean.shape[-1]
