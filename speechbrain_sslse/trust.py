@@ -125,6 +125,7 @@ DENIED = (
     "speechbrain.utils.profiling",
     "speechbrain_sslse.audio",
     "speechbrain_sslse.cli",
+    "speechbrain_sslse.enhance_files",
     "speechbrain_sslse.corpus",
     "speechbrain_sslse.packaging",
     "speechbrain_sslse.ssl_checkpoints",
