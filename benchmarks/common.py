@@ -111,12 +111,12 @@ def paper_tera_checkpoint(folder=None):
 
 def paper_vocoder(fusion="cross_attention", ckpt=None, **kwargs):
     """The paper-size vocoder: TERA-base-sized encoder, d_model 256, V1 generator at hop 160."""
-    from speechbrain_sslse.lobes import SpectrumAwareVocoder, SSLEncoder
+    from speechbrain_sslse.lobes import SSLEncoder, spectrum_aware_vocoder
 
     encoder = SSLEncoder("tera", ckpt=ckpt or paper_tera_checkpoint())
     options = {"num_heads": 4, "ffn_dim": 1024} if fusion.startswith("cross_attention") else {}
     torch.manual_seed(0)
-    return SpectrumAwareVocoder(
+    return spectrum_aware_vocoder(
         encoder, fusion=fusion, d_model=256, fusion_options=options, generator="v1", **kwargs
     )
 

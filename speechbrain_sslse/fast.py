@@ -543,9 +543,9 @@ class FastVocoder(nn.Module):
     -------
     >>> import tempfile, os
     >>> from speechbrain_sslse.testing import write_tiny_tera
-    >>> from speechbrain_sslse.lobes import SSLEncoder, SpectrumAwareVocoder
+    >>> from speechbrain_sslse.lobes import SSLEncoder, spectrum_aware_vocoder
     >>> encoder = SSLEncoder("tera", ckpt=write_tiny_tera(os.path.join(tempfile.mkdtemp(), "t.ckpt")))
-    >>> vocoder = SpectrumAwareVocoder(
+    >>> vocoder = spectrum_aware_vocoder(
     ...     encoder, d_model=32, fusion_options={"num_heads": 2, "ffn_dim": 64},
     ...     generator={"upsample_initial_channel": 16, "resblock_kernel_sizes": [3],
     ...                "resblock_dilation_sizes": [[1, 3, 5]]},

@@ -32,7 +32,7 @@ from .audio import SAMPLE_RATE, as_lengths, as_waveforms, read_audio, write_audi
 from .chunking import overlap_add
 from .lobes.ssl_encoder import CheckpointError
 
-__all__ = ["SpectrumAwareEnhancer", "default_model_dir", "ModelFolderError"]
+__all__ = ["SpectrumAwareEnhancer", "default_model_dir", "ModelFolderError", "FormerModelFolderError"]
 
 DEFAULT_MODEL_DIR = Path(__file__).parent / "assets" / "default_model"
 REQUIRED_FILES = ("hyperparams.yaml", "vocoder.ckpt", "ssl.ckpt")
@@ -43,6 +43,27 @@ RENAMED_KEYWORDS = {"path": "filename", "output_path": "output_filename"}
 
 class ModelFolderError(FileNotFoundError):
     """A folder that is not a packaged model."""
+
+
+class FormerModelFolderError(ValueError):
+    """A model folder whose ``hyperparams.yaml`` has the former settings form (the message names the fix)."""
+
+
+def check_current_form(hparams_path):
+    """Raises :class:`FormerModelFolderError` for a ``hyperparams.yaml`` in the former settings form.
+
+    Folders packaged before the vocoder's parts were written as modules name them in the
+    vocoder's settings; :func:`speechbrain_sslse.packaging.upgrade_model_folder` rewrites them.
+    """
+    from .upgrade import upgrade_vocoder_yaml
+
+    path = Path(hparams_path)
+    if path.is_file() and upgrade_vocoder_yaml(path.read_text(encoding="utf-8")) is not None:
+        raise FormerModelFolderError(
+            f"{path}: this model folder was packaged before the vocoder's parts were written as modules; "
+            f"rewrite its hyperparams.yaml once with speechbrain_sslse.packaging.upgrade_model_folder"
+            f"({str(path.parent)!r}) (the checkpoints are unchanged and it enhances as before)"
+        )
 
 
 def default_model_dir():
@@ -192,12 +213,13 @@ class SpectrumAwareEnhancer(Pretrained):
         for name in ("savedir", "download_only", "local_strategy", "fetch_config"):  # nothing is fetched
             kwargs.pop(name, None)
         must_match = kwargs.pop("overrides_must_match", True)
+        check_current_form(folder / hparams_file)
         try:
             hparams = load_model_hparams(folder / hparams_file, overrides, trust_model_code, must_match)
             hparams["savedir"] = str(folder)
             load_pretrained_weights(hparams["pretrainer"], folder, trust_model_code)
             return cls(modules=hparams["modules"], hparams=hparams, **kwargs)
-        except (ModelCodeError, InferenceOptionError):
+        except (ModelCodeError, FormerModelFolderError, InferenceOptionError):
             raise
         except CheckpointError as err:
             raise CheckpointError(f"model folder {folder}: {err}") from err

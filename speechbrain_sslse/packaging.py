@@ -4,7 +4,9 @@ A training run of ``recipes/DNS/enhancement/train.py`` becomes a folder that
 :class:`speechbrain_sslse.inference.SpectrumAwareEnhancer` (and SpeechBrain's
 ``foreign_class``) loads:
 
-- ``hyperparams.yaml``: the vocoder's architecture, inference settings and a pretrainer;
+- ``hyperparams.yaml``: the inference template (``assets/templates/inference.yaml``) with the
+  vocoder's parts (layer combination, noisy spectrum, fusion, generator) filled in from the
+  run's own yaml entries, inference settings and SpeechBrain's Pretrainer of ``vocoder.ckpt``;
 - ``vocoder.ckpt``: the trained weights (the frozen SSL encoder's weights are not in
   it, only their fingerprint);
 - ``ssl.ckpt``: the SSL encoder's checkpoint, in s3prl's format;
@@ -18,6 +20,8 @@ Authors
  * speechbrain-sslse contributors
 """
 
+import inspect
+import io
 import json
 import os
 import shutil
@@ -25,14 +29,20 @@ import tempfile
 from pathlib import Path
 
 import torch
-from hyperpyyaml import load_hyperpyyaml
+from hyperpyyaml import load_hyperpyyaml, resolve_references
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import CommentMark
+from ruamel.yaml.tag import Tag
+from ruamel.yaml.tokens import CommentToken
 from speechbrain.utils.checkpoints import Checkpointer
 
 import speechbrain_sslse
 
 from .files import sha256_file
+from .upgrade import VOCODER_TAG, upgrade_vocoder_yaml
 
-__all__ = ["package_model", "find_checkpoint", "PackagingError", "MODEL_FILES"]
+__all__ = ["package_model", "upgrade_model_folder", "find_checkpoint", "PackagingError", "MODEL_FILES"]
 
 MODEL_FILES = ("hyperparams.yaml", "vocoder.ckpt", "ssl.ckpt", "custom_interface.py", "README.md")
 
@@ -72,63 +82,122 @@ def find_checkpoint(save_folder, max_key="pesq"):
     return max(checkpoints, key=lambda c: c.meta.get("unixtime", 0))
 
 
-def _yaml_value(value):
-    """A plain value in YAML flow style (JSON is valid YAML)."""
-    return json.dumps(value)
+# The template of a model folder's hyperparams.yaml (in the package: packaging runs from it).
+INFERENCE_TEMPLATE = Path(__file__).parent / "assets" / "templates" / "inference.yaml"
+# The vocoder's arguments that are its trained parts -> their entries in the template.
+VOCODER_PARTS = {
+    "layer_combination": "layer_combination",
+    "spectrum": "noisy_spectrum",
+    "fusion": "fusion",
+    "generator": "generator",
+}
 
 
-def _hyperparams_text(vocoder, ssl_upstream, source_note, inference=None):
-    config = dict(vocoder.config)
-    inference = {**INFERENCE_DEFAULTS, **(inference or {})}
-    family = dict(config["generator"])
-    family_lines = []
-    if "family" in family:  # a generator module built in the yaml, passed to the vocoder
-        class_path = family.pop("family")
-        family_lines = [
-            f"generator: !new:{class_path}",
-            *(f"    {key}: {_yaml_value(value)}" for key, value in family.items()),
-            "",
-        ]
-        config["generator"] = None
-    lines = [
-        "# Spectrum-aware denoising vocoder (Song, Kim, Kang, Madhu, EUSIPCO 2024),",
-        f"# packaged by speechbrain-sslse {speechbrain_sslse.__version__} {source_note}.",
-        "# Load with speechbrain_sslse.inference.SpectrumAwareEnhancer.from_hparams(source=<this folder>),",
-        "# or with speechbrain.inference.interfaces.foreign_class(source=<this folder>,",
-        '#     pymodule_file="custom_interface.py", classname="SpectrumAwareEnhancer",',
-        '#     overrides={"model_dir": "<this folder>"}).',
-        "",
-        "model_dir: !PLACEHOLDER",
-        "sample_rate: 16000",
-        *(f"{key}: {_yaml_value(value)}" for key, value in inference.items()),
-        "",
-        "ssl_encoder: !new:speechbrain_sslse.lobes.SSLEncoder",
-        f"    upstream: {_yaml_value(ssl_upstream)}",
-        "    ckpt: !ref <model_dir>/ssl.ckpt",
-        "",
-        *family_lines,
-        "vocoder: !new:speechbrain_sslse.lobes.SpectrumAwareVocoder",
-        "    encoder: !ref <ssl_encoder>",
-        *(
-            f"    {key}: {_yaml_value(config[key])}"
-            for key in config
-            if key not in ("clean_embedding", "generator")
-        ),
-        "    generator: !ref <generator>"
-        if family_lines
-        else f"    generator: {_yaml_value(config['generator'])}",
-        "",
-        "modules:",
-        "    vocoder: !ref <vocoder>",
-        "",
-        "pretrainer: !new:speechbrain.utils.parameter_transfer.Pretrainer",
-        "    loadables:",
-        "        vocoder: !ref <vocoder>",
-        "    paths:",
-        "        vocoder: !ref <model_dir>/vocoder.ckpt",
-        "",
-    ]
-    return "\n".join(lines)
+def _yaml():
+    yaml = YAML(typ="rt")
+    yaml.indent(mapping=4, sequence=4, offset=2)
+    yaml.width = 110
+    return yaml
+
+
+def _tag(node):
+    tag = getattr(node, "tag", None)
+    return str(getattr(tag, "value", tag) or "")
+
+
+def _top_key(node, tree):
+    return next((key for key, value in tree.items() if value is node), None)
+
+
+def _concrete(node, tree, hparams):
+    """A copy of a resolved yaml node whose attribute references hold the built values.
+
+    ``!ref <ssl_encoder.hidden_size>`` resolves to ``!apply:getattr [*ssl_encoder, hidden_size]``;
+    the copy holds the value the run's built ``ssl_encoder`` has instead, so the model folder
+    states its sizes (and needs no ``getattr`` to load).
+    """
+    tag = _tag(node)
+    if tag == "!apply:getattr" and isinstance(node, list) and len(node) == 2:
+        key = _top_key(node[0], tree)
+        if key is None or key not in hparams:
+            raise PackagingError(f"cannot resolve the reference to an attribute of {node[0]!r}")
+        return _concrete(getattr(hparams[key], str(node[1])), tree, hparams)
+    if isinstance(node, dict):
+        copy = CommentedMap((k, _concrete(v, tree, hparams)) for k, v in node.items())
+    elif isinstance(node, list | tuple):
+        copy = CommentedSeq(_concrete(v, tree, hparams) for v in node)
+        if all(not isinstance(v, dict | list) for v in copy):
+            copy.fa.set_flow_style()
+    else:
+        return node
+    if tag.startswith("!"):
+        copy.yaml_set_ctag(Tag(suffix=tag))
+    return copy
+
+
+def _run_tree(text, overrides):
+    """A run's hyperparams text with references and overrides resolved, as ruamel nodes."""
+    return _yaml().load(resolve_references(io.StringIO(text), overrides).getvalue())
+
+
+def _vocoder_parts(tree, hparams, vocoder_key):
+    """The template entries of the vocoder's parts, taken from a run's (resolved) yaml nodes."""
+    node = tree[vocoder_key]
+    if _tag(node) != VOCODER_TAG:
+        raise PackagingError(
+            f"{vocoder_key} is not a SpectrumAwareVocoder entry ({_tag(node) or 'untagged'})"
+        )
+    missing = [arg for arg in VOCODER_PARTS if arg not in node]
+    if missing:
+        raise PackagingError(f"the vocoder entry {vocoder_key} does not pass {', '.join(missing)}")
+    return {entry: _concrete(node[arg], tree, hparams) for arg, entry in VOCODER_PARTS.items()}
+
+
+def _set_generator_settings(generator, settings, family, source):
+    """Writes inference settings of a generator family into its entry (checked against its arguments)."""
+    import pydoc
+
+    tag = _tag(generator)
+    target = pydoc.locate(tag.split(":", 1)[-1]) if ":" in tag else None
+    accepted = sorted(inspect.signature(target).parameters) if target is not None else []
+    notes = []
+    for key, value in (settings or {}).items():
+        if family == "hifigan" or key not in accepted:
+            raise PackagingError(
+                f"generator setting {key!r}: the generator of {source} ({family}) has no such setting; "
+                f"it has {[] if family == 'hifigan' else accepted}"
+            )
+        generator[key] = value
+        notes.append(f"Inference setting of the generator: `{key}: {value}` (set at packaging).")
+    return notes + [""] if notes else []
+
+
+def _model_hyperparams(parts, ssl_upstream, source_note, inference=None):
+    """The model folder's hyperparams.yaml: the inference template with the run's parts filled in."""
+    yaml = _yaml()
+    with open(INFERENCE_TEMPLATE, encoding="utf-8") as f:
+        tree = yaml.load(f)
+    for key, value in {**INFERENCE_DEFAULTS, **(inference or {})}.items():
+        tree[key] = value
+    tree["ssl_encoder"]["upstream"] = ssl_upstream
+    for key, node in parts.items():
+        tree.ca.items.pop(key, None)  # the template's line ends (placeholders): the part ends with one
+        tree[key] = node
+        if isinstance(node, dict) and node:
+            node.ca.items[list(node)[-1]] = [None, None, CommentToken("\n\n", CommentMark(0), None), None]
+    header = tree.ca.comment[1][-1]  # the template's header ends with a blank line
+    header.value = header.value.rstrip("\n") + (
+        f"\n# Packaged by speechbrain-sslse {speechbrain_sslse.__version__} {source_note}.\n\n"
+    )
+    out = io.StringIO()
+    yaml.dump(tree, out)
+    return out.getvalue()
+
+
+def _call_text(node):
+    """``Class(arg=value, ...)`` of a part's yaml entry, for the model card."""
+    args = ", ".join(f"{k}={v}" for k, v in node.items()) if isinstance(node, dict) else ""
+    return f"`{_tag(node).split(':', 1)[-1].rsplit('.', 1)[-1]}({args})`"
 
 
 CUSTOM_INTERFACE = '''"""Interface of this model folder, for SpeechBrain's ``foreign_class``."""
@@ -201,21 +270,21 @@ def _summary(family):
     )
 
 
-def _generator_text(generator):
-    """One line on the generator of a vocoder config (HiFi-GAN preset or a generator family)."""
-    if "family" in generator:
-        options = ", ".join(f"{k}={v}" for k, v in generator.items() if k != "family")
-        return f"`{generator['family']}` ({options})"
+def _generator_text(vocoder, node):
+    """One line on the generator (HiFi-GAN sizes, or a generator family's arguments)."""
+    if vocoder.family != "hifigan":
+        return _call_text(node)
+    generator = vocoder.generator
+    factors = [int(up.conv.stride[0]) for up in generator.ups]
     return (
-        f"HiFi-GAN, upsampling {generator['upsample_factors']}, {generator['upsample_initial_channel']} "
-        f"initial channels, resblock type {generator['resblock_type']}"
+        f"HiFi-GAN, upsampling {factors}, {generator.ups[0].conv.in_channels} initial channels "
+        f"({_call_text(node)})"
     )
 
 
-def _model_card(run_folder, manifest_folder, checkpoint, vocoder, ssl_upstream, files, extra_notes):
+def _model_card(run_folder, manifest_folder, checkpoint, vocoder, parts, ssl_upstream, files, extra_notes):
     report_path = Path(manifest_folder) / "prepare_report.json"
     data = json.loads(report_path.read_text()) if report_path.is_file() else None
-    config = vocoder.config
     params = sum(p.numel() for n, p in vocoder.named_parameters() if not n.startswith("encoder."))
     lines = [
         "# Spectrum-aware denoising vocoder",
@@ -238,10 +307,10 @@ def _model_card(run_folder, manifest_folder, checkpoint, vocoder, ssl_upstream, 
         "|---|---|",
         f"| SSL encoder | s3prl `{ssl_upstream}`, frozen, {vocoder.encoder.num_layers} hidden states x "
         f"{vocoder.encoder.hidden_size} |",
-        f"| fusion | `{config['fusion']}` {config['fusion_options'] or ''} |",
-        f"| spectrum | `{config['spectrum']}` |",
-        f"| layer combination | {config['layer_combination'] or 'linear (default)'} |",
-        f"| generator | {_generator_text(config['generator'])} |",
+        f"| fusion | {_call_text(parts['fusion'])} |",
+        f"| spectrum | {_call_text(parts['noisy_spectrum'])} |",
+        f"| layer combination | {_call_text(parts['layer_combination'])} |",
+        f"| generator | {_generator_text(vocoder, parts['generator'])} |",
         f"| trainable parameters | {params / 1e6:.2f} M |",
         f"| learned layer weights | {[round(float(w), 4) for w in vocoder.layer_weights]} |",
         "",
@@ -333,8 +402,6 @@ def calibrate_output_level(state, level_db):
 
 def _recorded_settings(hparams_path):
     """Plain top-level values of a run's ``hyperparams.yaml`` (its tagged entries are not built)."""
-    from ruamel.yaml import YAML
-
     with open(hparams_path) as f:
         raw = YAML(typ="rt").load(f) or {}
     return {key: value for key, value in raw.items() if isinstance(value, str | int | float | type(None))}
@@ -446,13 +513,15 @@ def package_model(
     if not weights.is_file():
         raise PackagingError(f"{checkpoint.path}: no generator.ckpt")
 
-    with open(hparams_path) as f:
-        hparams = load_hyperpyyaml(f, path_overrides)
+    text = hparams_path.read_text(encoding="utf-8")
+    text = upgrade_vocoder_yaml(text) or text  # a run trained before the parts were built in the yaml
+    hparams = load_hyperpyyaml(io.StringIO(text), path_overrides)
     vocoder = hparams["generator"]
-    if vocoder.config["clean_embedding"]:
+    if vocoder.clean_embedding:
         raise PackagingError(
             "the clean-embedding oracle needs the clean speech at inference and cannot be packaged"
         )
+    parts = _vocoder_parts(_run_tree(text, path_overrides), hparams, "generator")
     try:
         state = torch.load(weights, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises several types for a damaged file
@@ -461,19 +530,9 @@ def package_model(
             f"{err}). Package another checkpoint (--checkpoint {Path(checkpoint.path).parent}/CKPT+...)."
         ) from err
     vocoder.load_state_dict(state)  # checks the SSL fingerprint and the architecture
-    settings_notes = []
-    for key, value in (generator_settings or {}).items():
-        family_config = vocoder.config["generator"]
-        if vocoder.family == "hifigan" or key not in family_config or key == "family":
-            raise PackagingError(
-                f"generator setting {key!r}: the generator of {run_folder} ({vocoder.family}) has no such "
-                f"setting; it has {sorted(k for k in family_config if k != 'family')}"
-            )
-        family_config[key] = value
-        vocoder.generator.config[key] = value
-        settings_notes.append(f"Inference setting of the generator: `{key}: {value}` (set at packaging).")
-    if settings_notes:
-        settings_notes.append("")
+    settings_notes = _set_generator_settings(
+        parts["generator"], generator_settings, vocoder.family, run_folder
+    )
     ssl_ckpt = Path(vocoder.encoder._ckpt_path)
     level_db = checkpoint.meta.get("level_db")
     calibration = []
@@ -505,8 +564,8 @@ def package_model(
         shutil.copyfile(hparams_path, staging / "train_hyperparams.yaml")
         (staging / "custom_interface.py").write_text(CUSTOM_INTERFACE)
         (staging / "hyperparams.yaml").write_text(
-            _hyperparams_text(
-                vocoder,
+            _model_hyperparams(
+                parts,
                 vocoder.encoder.name,
                 f"from {run_folder}",
                 {
@@ -529,6 +588,7 @@ def package_model(
                 hparams["manifest_folder"],
                 checkpoint,
                 vocoder,
+                parts,
                 vocoder.encoder.name,
                 files,
                 [*calibration, *settings_notes, *notes],
@@ -541,3 +601,48 @@ def package_model(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return output_dir
+
+
+def upgrade_model_folder(folder):
+    """Rewrites the ``hyperparams.yaml`` of a model folder packaged in the former settings form.
+
+    Model folders packaged before the vocoder's parts were built in the yaml name them in
+    the vocoder's settings (``fusion: "cross_attention"``, ``d_model``, ...). This writes
+    the folder's ``hyperparams.yaml`` from the inference template instead, with the same
+    parts, sizes and inference settings; the checkpoints and the model card are not
+    touched, so the folder enhances exactly as before. The former file is checked by the
+    restricted loader first and its SSL checkpoint is read weights-only.
+
+    Arguments
+    ---------
+    folder : str or Path
+        The model folder.
+
+    Returns
+    -------
+    bool
+        True when the file was rewritten, False when it was already in the current form.
+    """
+    from .trust import check_hparams, model_folder_trust
+
+    folder = Path(folder)
+    path = folder / "hyperparams.yaml"
+    former = path.read_text(encoding="utf-8")
+    text = upgrade_vocoder_yaml(former)
+    if text is None:
+        return False
+    check_hparams(former, str(path))
+    overrides = {"model_dir": str(folder.resolve())}
+    with model_folder_trust(False):
+        hparams = load_hyperpyyaml(io.StringIO(text), overrides)
+    tree = _run_tree(text, overrides)
+    vocoder_key = _top_key(tree["modules"]["vocoder"], tree)
+    parts = _vocoder_parts(tree, hparams, vocoder_key)
+    inference = {key: hparams[key] for key in INFERENCE_DEFAULTS if key in hparams}
+    header = (former.splitlines() or [""])[1]
+    source = header.split(" from ", 1)[1].rstrip(".") if " from " in header else str(folder)
+    new = _model_hyperparams(parts, hparams[vocoder_key].encoder.name, f"from {source}", inference)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(new, encoding="utf-8")
+    os.replace(tmp, path)
+    return True

@@ -18,8 +18,8 @@ from speechbrain_sslse.fast import (
     sdpa_attention,
 )
 from speechbrain_sslse.inference import SpectrumAwareEnhancer
-from speechbrain_sslse.lobes import SpectrumAwareVocoder, SSLEncoder
-from speechbrain_sslse.lobes.vocoder import GENERATOR_CONFIGS
+from speechbrain_sslse.lobes import SSLEncoder, spectrum_aware_vocoder
+from speechbrain_sslse.lobes.hifigan import HIFIGAN_PRESETS
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
@@ -52,7 +52,7 @@ def test_fp32_fast_path_equals_the_eager_reference_at_paper_size(paper_vocoder):
 @pytest.mark.parametrize("preset", ["v1", "v3"])
 def test_fast_vocoder_matches_the_eager_vocoder_on_padded_batches(tiny_tera_ckpt, preset):
     torch.manual_seed(0)
-    vocoder = SpectrumAwareVocoder(
+    vocoder = spectrum_aware_vocoder(
         SSLEncoder("tera", ckpt=tiny_tera_ckpt),
         d_model=32,
         fusion_options={"num_heads": 2, "ffn_dim": 64},
@@ -71,7 +71,7 @@ def test_fast_vocoder_matches_the_eager_vocoder_on_padded_batches(tiny_tera_ckpt
 
 def test_fast_generator_folds_weight_norm_and_the_mrf_average():
     torch.manual_seed(0)
-    generator = HifiganGenerator(in_channels=64, out_channels=1, **{**GENERATOR_CONFIGS["v1"],
+    generator = HifiganGenerator(in_channels=64, out_channels=1, **{**HIFIGAN_PRESETS["v1"],
                                  "upsample_initial_channel": 64}).eval()  # fmt: skip
     features = torch.randn(2, 21, 64)
     with torch.no_grad():
@@ -89,7 +89,7 @@ def test_fast_generator_folds_weight_norm_and_the_mrf_average():
 def test_fallback_without_onednn_runs_the_folded_eager_generator(tiny_tera_ckpt, monkeypatch):
     """The path CUDA devices and builds without oneDNN take: the vocoder's own generator under autocast."""
     torch.manual_seed(0)
-    vocoder = SpectrumAwareVocoder(
+    vocoder = spectrum_aware_vocoder(
         SSLEncoder("tera", ckpt=tiny_tera_ckpt), d_model=32, fusion_options={"num_heads": 2, "ffn_dim": 64},
         generator={"preset": "v2", "upsample_initial_channel": 32},
     ).eval()  # fmt: skip

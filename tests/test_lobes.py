@@ -8,11 +8,11 @@ from speechbrain_sslse.lobes import (
     CheckpointError,
     LayerCombination,
     NoisySpectrum,
-    SpectrumAwareVocoder,
     SSLEncoder,
     UpstreamUnavailableError,
     list_upstreams,
     resolve_upstream,
+    spectrum_aware_vocoder,
 )
 from speechbrain_sslse.testing import write_tiny_wav2vec2, write_tiny_wavlm
 
@@ -31,7 +31,7 @@ def tera(tiny_tera_ckpt):
 def make_vocoder(encoder, fusion, **kwargs):
     torch.manual_seed(0)
     options = {"num_heads": 2, "ffn_dim": 64} if fusion.startswith("cross_attention") else {}
-    return SpectrumAwareVocoder(
+    return spectrum_aware_vocoder(
         encoder, fusion=fusion, d_model=32, fusion_options=options, generator=TINY_GENERATOR, **kwargs
     )
 
@@ -233,11 +233,11 @@ def test_ablation_options_change_the_model(tera):
     assert last.layer_weights.tolist() == [0.0, 0.0, 1.0]
     magnitude = make_vocoder(tera, "additive", spectrum="magnitude")
     assert magnitude.spectrum.kind == "magnitude"
-    v1 = SpectrumAwareVocoder(tera, d_model=32, fusion_options={"num_heads": 2})
+    v1 = spectrum_aware_vocoder(tera, d_model=32, fusion_options={"num_heads": 2})
     assert v1.hop_length == 160
     assert v1.generator.conv_pre.conv.out_channels == 512
-    with pytest.raises(ValueError, match="unknown generator preset"):
-        SpectrumAwareVocoder(tera, generator="v9")
+    with pytest.raises(ValueError, match="unknown HiFi-GAN preset"):
+        spectrum_aware_vocoder(tera, generator="v9")
 
 
 def test_remove_weight_norm_keeps_the_output(tera):

@@ -14,10 +14,10 @@ from recipe_helpers import DNS_RECIPE, load_recipe_module
 from speechbrain.lobes.models.HifiGAN import HifiganGenerator, MelganFeatureLoss
 
 from speechbrain_sslse.checkpointing import AtomicCheckpointer
-from speechbrain_sslse.lobes import SpectrumAwareVocoder, SSLEncoder
+from speechbrain_sslse.lobes import SSLEncoder, spectrum_aware_vocoder
 from speechbrain_sslse.lobes.discriminator import FeatureMatchingLoss, HifiganDiscriminator
 from speechbrain_sslse.lobes.fusion import FUSIONS, FiLMBySpectrumFusion
-from speechbrain_sslse.lobes.vocoder import GENERATOR_CONFIGS, UPSAMPLE_KERNELS_BEFORE
+from speechbrain_sslse.lobes.hifigan import HIFIGAN_PRESETS, UPSAMPLE_KERNELS_BEFORE, hifigan_generator
 
 PROPOSED = DNS_RECIPE / "hparams" / "proposed.yaml"
 
@@ -76,10 +76,14 @@ def test_schedules_choose_the_feature_matching_reduction(recipe, tiny_tera_ckpt)
 # --- upsampling ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("preset", sorted(GENERATOR_CONFIGS))
+@pytest.mark.parametrize("preset", sorted(HIFIGAN_PRESETS))
 def test_every_preset_upsamples_each_frame_to_exactly_one_hop(preset):
-    config = {**GENERATOR_CONFIGS[preset], "upsample_initial_channel": 16}
+    config = {**HIFIGAN_PRESETS[preset], "upsample_initial_channel": 16}
     generator = HifiganGenerator(in_channels=8, out_channels=1, **config)
+    factory = hifigan_generator(preset, in_channels=8, upsample_initial_channel=16)
+    assert {k: v.shape for k, v in factory.state_dict().items()} == {
+        k: v.shape for k, v in generator.state_dict().items()
+    }
     for frames in (20, 51):
         assert generator(torch.randn(1, 8, frames)).shape[-1] == 160 * frames
     for factor, kernel in zip(config["upsample_factors"], config["upsample_kernel_sizes"]):
@@ -87,7 +91,7 @@ def test_every_preset_upsamples_each_frame_to_exactly_one_hop(preset):
 
 
 def test_vocoder_output_length_is_the_input_length(tiny_tera_ckpt):
-    vocoder = SpectrumAwareVocoder(
+    vocoder = spectrum_aware_vocoder(
         SSLEncoder("tera", ckpt=tiny_tera_ckpt), d_model=16, fusion_options={"num_heads": 2, "ffn_dim": 32},
         generator={"preset": "v3", "upsample_initial_channel": 16},
     )  # fmt: skip
@@ -103,7 +107,7 @@ def test_checkpoint_with_the_former_kernels_names_the_setting_that_loads_it(tiny
         generator = {"preset": "v3", "upsample_initial_channel": 16}
         if kernels:
             generator["upsample_kernel_sizes"] = kernels
-        return SpectrumAwareVocoder(SSLEncoder("tera", ckpt=tiny_tera_ckpt), fusion="additive", d_model=16,
+        return spectrum_aware_vocoder(SSLEncoder("tera", ckpt=tiny_tera_ckpt), fusion="additive", d_model=16,
                                     generator=generator)  # fmt: skip
 
     old = build(UPSAMPLE_KERNELS_BEFORE).state_dict()

@@ -3,8 +3,11 @@
 - :mod:`.ssl_encoder`: :class:`SSLEncoder` (any s3prl upstream, frozen, all hidden
   states) and :class:`LayerCombination`.
 - :mod:`.spectrum`: :class:`NoisySpectrum` on the SSL frame grid.
-- :mod:`.fusion`: the fusions of SSL embeddings and spectrum, by name (:func:`build_fusion`).
-- :mod:`.vocoder`: :class:`SpectrumAwareVocoder` (encoder + spectrum + fusion + HiFi-GAN).
+- :mod:`.fusion`: the fusions of SSL embeddings and spectrum (:data:`FUSIONS` names them).
+- :mod:`.hifigan`: HiFi-GAN presets v1/v2/v3 as a factory (:func:`hifigan_generator`).
+- :mod:`.mask_head`: the spectrum-aware mask head, a generator family (:class:`SpectralMaskHead`).
+- :mod:`.vocoder`: :class:`SpectrumAwareVocoder`, assembled from the modules above (built in a
+  recipe yaml with ``!new:``), and :func:`spectrum_aware_vocoder` (the same from names, in Python).
 - :mod:`.discriminator`: HiFi-GAN's MPD + MSD with a width multiplier (:class:`HifiganDiscriminator`).
 """
 
@@ -14,10 +17,12 @@ from .fusion import (
     AdditiveFusion,
     CrossAttentionBySpectrumFusion,
     CrossAttentionFusion,
+    FiLMBySpectrumFusion,
     FiLMFusion,
+    SpectrumOnlyFusion,
     SSLOnlyFusion,
-    build_fusion,
 )
+from .hifigan import HIFIGAN_PRESETS, hifigan_generator
 from .mask_head import ConvNeXtBlock, SpectralMaskHead
 from .spectrum import NoisySpectrum
 from .ssl_encoder import (
@@ -29,20 +34,24 @@ from .ssl_encoder import (
     resolve_upstream,
     upstream_kind,
 )
-from .vocoder import SpectrumAwareVocoder
+from .vocoder import SpectrumAwareVocoder, spectrum_aware_vocoder
 
 __all__ = [
     "SSLEncoder",
     "LayerCombination",
     "NoisySpectrum",
     "FUSIONS",
-    "build_fusion",
     "CrossAttentionFusion",
     "CrossAttentionBySpectrumFusion",
     "AdditiveFusion",
     "FiLMFusion",
+    "FiLMBySpectrumFusion",
     "SSLOnlyFusion",
+    "SpectrumOnlyFusion",
+    "HIFIGAN_PRESETS",
+    "hifigan_generator",
     "SpectrumAwareVocoder",
+    "spectrum_aware_vocoder",
     "HifiganDiscriminator",
     "SpectralMaskHead",
     "ConvNeXtBlock",

@@ -2,7 +2,8 @@
 
 Every fusion maps an SSL stream ``[B, F, D_ssl]`` and a spectrum stream
 ``[B, F, D_spec]`` on the same frame grid to ``[B, F, d_model]``, the input of the
-HiFi-GAN generator. One class per fusion, selected by name with :func:`build_fusion`:
+generator. One class per fusion, built in a recipe yaml with ``!new:`` (:data:`FUSIONS`
+names them for scripts and tests):
 
 - ``cross_attention`` (proposed): the spectrum is conditioned by the SSL embedding
   (query = projected spectrum, key/value = projected SSL embedding);
@@ -25,7 +26,6 @@ from torch import nn
 
 __all__ = [
     "FUSIONS",
-    "build_fusion",
     "CrossAttentionFusion",
     "CrossAttentionBySpectrumFusion",
     "AdditiveFusion",
@@ -403,6 +403,7 @@ class SpectrumOnlyFusion(_Fusion):
         return self.block(x, x)
 
 
+# The fusions by the names the ablations and the model cards use.
 FUSIONS = {
     "cross_attention": CrossAttentionFusion,
     "cross_attention_by_spectrum": CrossAttentionBySpectrumFusion,
@@ -412,41 +413,3 @@ FUSIONS = {
     "ssl_only": SSLOnlyFusion,
     "spectrum_only": SpectrumOnlyFusion,
 }
-
-
-def build_fusion(name, ssl_dim, spec_dim, d_model=256, **options):
-    """Builds a fusion by name.
-
-    Arguments
-    ---------
-    name : str
-        One of :data:`FUSIONS`.
-    ssl_dim : int
-        Size of the combined SSL embedding.
-    spec_dim : int
-        Number of spectrum bins.
-    d_model : int
-        Output size.
-    **options
-        Extra arguments of the fusion class (e.g. ``num_heads`` for the attention fusions).
-
-    Returns
-    -------
-    torch.nn.Module
-
-    Example
-    -------
-    >>> type(build_fusion("film", 32, 257, 64)).__name__
-    'FiLMFusion'
-    >>> build_fusion("concat", 32, 257)
-    Traceback (most recent call last):
-    ...
-    ValueError: unknown fusion 'concat': expected one of cross_attention, ...
-    """
-    if name not in FUSIONS:
-        raise ValueError(f"unknown fusion {name!r}: expected one of {', '.join(FUSIONS)}")
-    cls = FUSIONS[name]
-    try:
-        return cls(ssl_dim, spec_dim, d_model=d_model, **options)
-    except TypeError as err:
-        raise TypeError(f"invalid options {options} for fusion {name!r}: {err}") from err

@@ -155,21 +155,7 @@ class SpectralMaskHead(nn.Module):
         if len(dilations) != num_blocks:
             raise ValueError(f"{num_blocks} blocks but {len(dilations)} dilations")
         intermediate = intermediate or 3 * channels
-        # The constructor arguments, to build the same head again (model packaging).
-        self.config = {
-            "in_channels": in_channels,
-            "channels": channels,
-            "num_blocks": num_blocks,
-            "intermediate": intermediate,
-            "kernel_size": kernel_size,
-            "dilations": dilations,
-            "gru_layers": gru_layers,
-            "n_fft": n_fft,
-            "win_length": win_length,
-            "hop_length": hop_length,
-            "mask_bound": mask_bound,
-            "mask_exponent": mask_exponent,
-        }
+        self.in_channels = in_channels
         self.n_fft, self.win_length, self.hop_length = n_fft, win_length, hop_length
         self.n_freq = n_fft // 2 + 1
         self.mask_bound = mask_bound

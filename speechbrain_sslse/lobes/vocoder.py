@@ -1,11 +1,12 @@
-"""The spectrum-aware denoising vocoder: SSL encoder + noisy spectrum + fusion + HiFi-GAN.
+"""The spectrum-aware denoising vocoder: SSL encoder + noisy spectrum + fusion + generator.
+
+:class:`SpectrumAwareVocoder` is assembled from modules passed in (built with ``!new:`` in a
+recipe yaml, the yaml being the wiring diagram); :func:`spectrum_aware_vocoder` builds one
+from names and sizes in Python (tests, benchmarks), as torchaudio's ``wav2vec2_model`` does.
 
 Authors
  * speechbrain-sslse contributors
 """
-
-import copy
-import math
 
 import torch
 import torch.nn.functional as F
@@ -13,60 +14,12 @@ from speechbrain.lobes.models.HifiGAN import HifiganGenerator
 from torch import nn
 
 from ..audio import fit_length
-from .fusion import build_fusion
+from .fusion import FUSIONS
+from .hifigan import UPSAMPLE_KERNELS_BEFORE, hifigan_generator, upsampling_factor
 from .spectrum import NoisySpectrum
 from .ssl_encoder import LayerCombination, absolute_lengths, length_groups
 
-__all__ = ["SpectrumAwareVocoder", "GENERATOR_CONFIGS", "enhance_by_length"]
-
-# HiFi-GAN generator sizes (Kong et al., 2020) with upsampling factors whose product
-# is 160, the 10 ms hop of TERA and of the noisy spectrum. HiFi-GAN's kernel is twice
-# the factor; for the odd factor 5, kernel 10 (SpeechBrain's padding (k - u) // 2 = 2)
-# gives 5 L + 1 samples, off the frame grid by half a sample, and kernel 11 (padding 3)
-# gives exactly 5 L, centred on each frame. So a generator turns F frames into exactly
-# 160 F samples. Checkpoints trained with kernel 10 load with
-# ``upsample_kernel_sizes: [10, 8, 8, 4]`` in the generator's settings (packaged model
-# folders record their kernels, so they load as they are).
-UPSAMPLE_KERNELS_BEFORE = [10, 8, 8, 4]
-_UPSAMPLING_160 = {"upsample_factors": [5, 4, 4, 2], "upsample_kernel_sizes": [11, 8, 8, 4]}
-GENERATOR_CONFIGS = {
-    "v1": {
-        "resblock_type": "1",
-        "resblock_kernel_sizes": [3, 7, 11],
-        "resblock_dilation_sizes": [[1, 3, 5], [1, 3, 5], [1, 3, 5]],
-        "upsample_initial_channel": 512,
-        **_UPSAMPLING_160,
-    },
-    "v2": {
-        "resblock_type": "1",
-        "resblock_kernel_sizes": [3, 7, 11],
-        "resblock_dilation_sizes": [[1, 3, 5], [1, 3, 5], [1, 3, 5]],
-        "upsample_initial_channel": 128,
-        **_UPSAMPLING_160,
-    },
-    "v3": {
-        "resblock_type": "2",
-        "resblock_kernel_sizes": [3, 5, 7],
-        "resblock_dilation_sizes": [[1, 2], [2, 6], [3, 12]],
-        "upsample_initial_channel": 256,
-        **_UPSAMPLING_160,
-    },
-}
-
-
-def _generator_config(generator):
-    """A full HifiganGenerator configuration from a preset name or a (partial) dict."""
-    if generator is None:
-        generator = "v1"
-    if isinstance(generator, str):
-        if generator not in GENERATOR_CONFIGS:
-            raise ValueError(
-                f"unknown generator preset {generator!r}: expected one of {list(GENERATOR_CONFIGS)}"
-            )
-        return copy.deepcopy(GENERATOR_CONFIGS[generator])
-    config = {key: value for key, value in dict(generator).items() if value is not None}
-    preset = config.pop("preset", "v1")
-    return {**_generator_config(preset), **config}
+__all__ = ["SpectrumAwareVocoder", "spectrum_aware_vocoder", "enhance_by_length"]
 
 
 def _class_path(module):
@@ -81,6 +34,13 @@ def _class_path(module):
     except ImportError:
         pass
     return f"{cls.__module__}.{cls.__name__}"
+
+
+def _in_channels(generator):
+    """Input channels of a generator (None when it does not say)."""
+    if isinstance(generator, HifiganGenerator):
+        return generator.conv_pre.conv.in_channels
+    return getattr(generator, "in_channels", None)
 
 
 def enhance_by_length(noisy, wav_lens, enhance, per_item=False):
@@ -138,43 +98,40 @@ class SpectrumAwareVocoder(nn.Module):
 
     1. a frozen SSL encoder gives hidden states ``[L, B, F, D]`` (of the noisy input,
        or of a clean waveform in the ``clean_embedding`` oracle);
-    2. :class:`LayerCombination` combines them into ``[B, F, D]``; an encoder with a
-       coarser hop (e.g. 320 samples for HuBERT) is repeated onto the spectrum grid;
-    3. :class:`NoisySpectrum` computes the noisy spectrum ``[B, F', n_freq]`` at the
-       generator's hop (160 samples); both streams are cropped to the shorter frame
-       count (aligned at the start);
-    4. a fusion (:func:`build_fusion`) gives ``[B, F, d_model]``;
-    5. SpeechBrain's :class:`HifiganGenerator` synthesises the waveform, which is
-       cropped (or zero-padded) to exactly ``T`` samples.
+    2. a :class:`~speechbrain_sslse.lobes.LayerCombination` combines them into ``[B, F, D]``;
+       an encoder with a coarser hop (e.g. 320 samples for HuBERT) is repeated onto the
+       spectrum grid;
+    3. a :class:`~speechbrain_sslse.lobes.NoisySpectrum` computes the noisy spectrum
+       ``[B, F', n_freq]`` at the generator's hop (160 samples); both streams are cropped
+       to the shorter frame count (aligned at the start);
+    4. a fusion (:mod:`speechbrain_sslse.lobes.fusion`) gives ``[B, F, d_model]``;
+    5. the generator synthesises the waveform, cropped (or zero-padded) to exactly ``T``
+       samples: SpeechBrain's :class:`HifiganGenerator` (``[B, d_model, F] -> [B, 1, hop F]``),
+       or a generator family that filters the noisy input (``needs_noisy = True``, e.g.
+       :class:`~speechbrain_sslse.lobes.SpectralMaskHead`:
+       ``forward(features [b, F, d_model], noisy [b, t]) -> [b, t]``).
 
-    Waveforms of equal length are processed together and those of different lengths
-    separately, so an item of a padded batch gets exactly the output it gets alone.
+    Each part is built outside (``!new:`` in a recipe yaml) and passed in; the vocoder
+    checks that their sizes fit. Waveforms of equal length are processed together and
+    those of different lengths separately, so an item of a padded batch gets exactly the
+    output it gets alone.
 
     Arguments
     ---------
     encoder : speechbrain_sslse.lobes.SSLEncoder
         The (frozen) SSL encoder; anything with ``num_layers``, ``hidden_size``,
         ``hop_length`` and ``forward(wavs, wav_lens) -> (hidden [L, B, F, D], frame_lens)``.
-    fusion : str
-        ``cross_attention`` (proposed), ``cross_attention_by_spectrum``, ``additive``,
-        ``film`` or ``ssl_only`` (baseline denoising vocoder).
-    spectrum : str
-        ``log`` (proposed), ``magnitude`` or ``mel`` (see :class:`NoisySpectrum`).
-    d_model : int
-        Size of the fused features (the generator's input channels).
-    fusion_options : dict, optional
-        Extra arguments of the fusion (e.g. ``num_heads``, ``ffn_dim``, ``window``).
-    spectrum_options : dict, optional
-        Extra arguments of :class:`NoisySpectrum` (``n_fft``, ``win_length``, ...).
-    layer_combination : dict, optional
-        Arguments of :class:`LayerCombination` (``mode``, ``layer_norm``, ``last_only``).
-    generator : str, dict or torch.nn.Module, optional
-        A preset of :data:`GENERATOR_CONFIGS` (``v1`` default, ``v2``, ``v3``), or a dict of
-        :class:`HifiganGenerator` arguments (``preset`` names the base it overrides; None
-        values keep the preset's); or a generator family built in the yaml (``!new:``), e.g.
-        :class:`~speechbrain_sslse.lobes.SpectralMaskHead`: a module with ``hop_length``,
-        ``config`` (its constructor arguments), ``needs_noisy = True`` and
-        ``forward(features [b, F, d_model], noisy [b, t]) -> [b, t]``.
+    layer_combination : speechbrain_sslse.lobes.LayerCombination
+        The learned combination of the encoder's ``num_layers`` hidden states.
+    spectrum : speechbrain_sslse.lobes.NoisySpectrum or None
+        The noisy spectrum, with the generator's hop; None (or ignored) for a fusion
+        without the spectrum stream (``uses_spectrum = False``, the baseline).
+    fusion : torch.nn.Module
+        A fusion of :mod:`speechbrain_sslse.lobes.fusion` (``ssl_dim``, ``spec_dim``,
+        ``d_model``, ``uses_ssl``, ``uses_spectrum``, ``forward(ssl, spec) -> [B, F, d_model]``).
+    generator : torch.nn.Module
+        A :class:`HifiganGenerator` (e.g. from :func:`~speechbrain_sslse.lobes.hifigan_generator`)
+        or a generator family with ``hop_length`` and ``needs_noisy = True``.
     clean_embedding : bool
         Oracle mode: the SSL stream is computed from the clean waveform passed as
         ``clean`` to :meth:`forward` (the spectrum stays the noisy one).
@@ -183,93 +140,78 @@ class SpectrumAwareVocoder(nn.Module):
     -------
     >>> import tempfile, os
     >>> from speechbrain_sslse.testing import write_tiny_tera
-    >>> from speechbrain_sslse.lobes import SSLEncoder
+    >>> from speechbrain_sslse.lobes import (
+    ...     CrossAttentionFusion, LayerCombination, NoisySpectrum, SSLEncoder, hifigan_generator)
     >>> encoder = SSLEncoder("tera", ckpt=write_tiny_tera(os.path.join(tempfile.mkdtemp(), "t.ckpt")))
+    >>> spectrum = NoisySpectrum("log")
     >>> vocoder = SpectrumAwareVocoder(
-    ...     encoder, fusion="cross_attention", d_model=32, fusion_options={"num_heads": 2, "ffn_dim": 64},
-    ...     generator={"upsample_initial_channel": 16, "resblock_kernel_sizes": [3],
-    ...                "resblock_dilation_sizes": [[1, 3, 5]]},
+    ...     encoder,
+    ...     LayerCombination(encoder.num_layers),
+    ...     spectrum,
+    ...     CrossAttentionFusion(encoder.hidden_size, spectrum.n_freq, d_model=32, num_heads=2, ffn_dim=64),
+    ...     hifigan_generator("v1", in_channels=32, upsample_initial_channel=16,
+    ...                       resblock_kernel_sizes=[3], resblock_dilation_sizes=[[1, 3, 5]]),
     ... )
     >>> noisy = torch.randn(2, 8000)
     >>> vocoder(noisy, torch.tensor([1.0, 0.6])).shape
     torch.Size([2, 8000])
-    >>> vocoder.layer_weights.shape
-    torch.Size([3])
-    >>> vocoder.config["generator"]["upsample_initial_channel"]
-    16
+    >>> vocoder.layer_weights.shape, vocoder.family, vocoder.hop_length
+    (torch.Size([3]), 'hifigan', 160)
     """
 
-    def __init__(
-        self,
-        encoder,
-        fusion="cross_attention",
-        spectrum="log",
-        d_model=256,
-        fusion_options=None,
-        spectrum_options=None,
-        layer_combination=None,
-        generator=None,
-        clean_embedding=False,
-    ):
+    def __init__(self, encoder, layer_combination, spectrum, fusion, generator, clean_embedding=False):
         super().__init__()
         self.encoder = encoder
-        self.fusion_name = fusion
-        # Everything but the encoder, as needed to build the same vocoder again.
-        family = generator if isinstance(generator, nn.Module) else None
-        if family is not None:
-            generator_config = {"family": _class_path(family), **family.config}
-            self.hop_length = family.hop_length
-        else:
-            generator_config = _generator_config(generator)
-            self.hop_length = math.prod(generator_config["upsample_factors"])
-        self.config = {
-            "fusion": fusion,
-            "spectrum": spectrum,
-            "d_model": d_model,
-            "fusion_options": dict(fusion_options or {}),
-            "spectrum_options": dict(spectrum_options or {}),
-            "layer_combination": dict(layer_combination or {}),
-            "generator": copy.deepcopy(generator_config),
-            "clean_embedding": clean_embedding,
-        }
         self.clean_embedding = clean_embedding
-        self.combination = LayerCombination(encoder.num_layers, **(layer_combination or {}))
-
+        self.combination = layer_combination
+        self.hop_length = upsampling_factor(generator)
         if encoder.hop_length % self.hop_length:
             raise ValueError(
                 f"the SSL encoder's hop ({encoder.hop_length} samples) must be a multiple of the "
                 f"generator's upsampling product ({self.hop_length})"
             )
         self.ssl_repeat = encoder.hop_length // self.hop_length
-
-        spectrum_options = dict(spectrum_options or {})
-        spectrum_options.setdefault("hop_length", self.hop_length)
-        if spectrum_options["hop_length"] != self.hop_length:
+        uses_ssl = getattr(fusion, "uses_ssl", True)
+        uses_spectrum = getattr(fusion, "uses_spectrum", True)
+        if uses_ssl and layer_combination.num_layers != encoder.num_layers:
             raise ValueError(
-                f"spectrum hop_length {spectrum_options['hop_length']} differs from the generator's "
-                f"upsampling product {self.hop_length}"
+                f"the layer combination takes {layer_combination.num_layers} hidden states, "
+                f"the SSL encoder gives {encoder.num_layers}"
             )
-        spectrum_module = NoisySpectrum(spectrum, **spectrum_options)
-        self.fusion = build_fusion(
-            fusion, encoder.hidden_size, spectrum_module.n_freq, d_model, **(fusion_options or {})
-        )
-        # The baseline denoising vocoder never computes the spectrum.
-        self.spectrum = spectrum_module if self.fusion.uses_spectrum else None
-        if family is not None:
-            if family.config.get("in_channels", d_model) != d_model:
+        if uses_ssl and fusion.ssl_dim != encoder.hidden_size:
+            raise ValueError(
+                f"the fusion takes SSL features of size {fusion.ssl_dim}, "
+                f"the encoder gives {encoder.hidden_size}"
+            )
+        if uses_spectrum:
+            if spectrum is None:
+                raise ValueError(f"{type(fusion).__name__} needs the noisy spectrum")
+            if spectrum.hop_length != self.hop_length:
                 raise ValueError(
-                    f"the generator takes {family.config['in_channels']} input channels "
-                    f"but d_model is {d_model}"
+                    f"spectrum hop_length {spectrum.hop_length} differs from the generator's "
+                    f"upsampling product {self.hop_length}"
                 )
-            self.generator = family
-        else:
-            self.generator = HifiganGenerator(in_channels=d_model, out_channels=1, **generator_config)
+            if fusion.spec_dim != spectrum.n_freq:
+                raise ValueError(
+                    f"the fusion takes {fusion.spec_dim} spectrum bins, the spectrum has {spectrum.n_freq}"
+                )
+        # The baseline denoising vocoder never computes the spectrum.
+        self.spectrum = spectrum if uses_spectrum else None
+        self.fusion = fusion
+        in_channels = _in_channels(generator)
+        if in_channels is not None and in_channels != fusion.d_model:
+            raise ValueError(
+                f"the generator takes {in_channels} input channels "
+                f"but the fusion gives d_model={fusion.d_model}"
+            )
+        self.generator = generator
+        if isinstance(generator, HifiganGenerator):
             self._register_load_state_dict_pre_hook(self._check_upsampling_kernels, with_module=False)
         self.needs_noisy = bool(getattr(self.generator, "needs_noisy", False))
 
     def _check_upsampling_kernels(self, state_dict, prefix, *args):
         """Names the setting to use when a checkpoint's upsampling kernels differ from this generator's."""
-        own = self.config["generator"]["upsample_kernel_sizes"]
+        own = [int(up.conv.kernel_size[0]) for up in self.generator.ups]
         saved = []
         for i in range(len(own)):
             layer = f"{prefix}generator.ups.{i}."
@@ -282,9 +224,14 @@ class SpectrumAwareVocoder(nn.Module):
             raise ValueError(
                 f"this checkpoint's HiFi-GAN upsampling kernels are {saved}"
                 f"{hint if saved == UPSAMPLE_KERNELS_BEFORE else ''}, this vocoder's {list(own)}: build the "
-                f"vocoder with generator={{..., 'upsample_kernel_sizes': {saved}}} (in a recipe yaml, "
-                f"upsample_kernel_sizes: {saved} under the vocoder's generator settings)"
+                f"generator with upsample_kernel_sizes={saved} (in a recipe yaml, "
+                f"upsample_kernel_sizes: {saved} under the HiFi-GAN generator's arguments)"
             )
+
+    @property
+    def d_model(self):
+        """Size of the fused features (the generator's input channels)."""
+        return self.fusion.d_model
 
     @property
     def layer_weights(self):
@@ -293,8 +240,8 @@ class SpectrumAwareVocoder(nn.Module):
 
     @property
     def family(self):
-        """``"hifigan"`` or the class path of the generator family."""
-        return self.config["generator"].get("family", "hifigan")
+        """``"hifigan"`` (SpeechBrain's HifiganGenerator) or the class path of the generator family."""
+        return "hifigan" if isinstance(self.generator, HifiganGenerator) else _class_path(self.generator)
 
     def remove_weight_norm(self):
         """Folds the generator's weight normalisation into its weights (for inference)."""
@@ -375,3 +322,78 @@ class SpectrumAwareVocoder(nn.Module):
             return self.synthesise(self.features(group, group_clean), length, group)
 
         return enhance_by_length(noisy, wav_lens, enhance)
+
+
+def spectrum_aware_vocoder(
+    encoder,
+    fusion="cross_attention",
+    spectrum="log",
+    d_model=256,
+    fusion_options=None,
+    spectrum_options=None,
+    layer_combination=None,
+    generator="v1",
+    clean_embedding=False,
+):
+    """A :class:`SpectrumAwareVocoder` from names and sizes (a shortcut for Python code).
+
+    Recipes build the parts in their yaml; this factory builds the same parts from the
+    settings a script or a test states, like torchaudio's ``wav2vec2_model``.
+
+    Arguments
+    ---------
+    encoder : speechbrain_sslse.lobes.SSLEncoder
+        The (frozen) SSL encoder.
+    fusion : str
+        A key of :data:`~speechbrain_sslse.lobes.fusion.FUSIONS` (``cross_attention``: proposed).
+    spectrum : str
+        ``log`` (proposed), ``magnitude`` or ``mel`` (see :class:`NoisySpectrum`).
+    d_model : int
+        Size of the fused features (the generator's input channels).
+    fusion_options : dict, optional
+        Extra arguments of the fusion (e.g. ``num_heads``, ``ffn_dim``, ``window``).
+    spectrum_options : dict, optional
+        Extra arguments of :class:`NoisySpectrum` (``n_fft``, ``win_length``, ...).
+    layer_combination : dict, optional
+        Arguments of :class:`LayerCombination` (``mode``, ``layer_norm``, ``last_only``).
+    generator : str, dict or torch.nn.Module
+        A HiFi-GAN preset name (``v1``, ``v2``, ``v3``), a dict of
+        :func:`~speechbrain_sslse.lobes.hifigan_generator` arguments (``preset`` names the
+        base), or a generator module (a generator family such as the mask head).
+    clean_embedding : bool
+        Oracle mode (see :class:`SpectrumAwareVocoder`).
+
+    Returns
+    -------
+    SpectrumAwareVocoder
+
+    Example
+    -------
+    >>> import tempfile, os
+    >>> from speechbrain_sslse.testing import write_tiny_tera
+    >>> from speechbrain_sslse.lobes import SSLEncoder
+    >>> encoder = SSLEncoder("tera", ckpt=write_tiny_tera(os.path.join(tempfile.mkdtemp(), "t.ckpt")))
+    >>> vocoder = spectrum_aware_vocoder(encoder, "additive", d_model=16,
+    ...                                  generator={"preset": "v3", "upsample_initial_channel": 16})
+    >>> type(vocoder.fusion).__name__, vocoder(torch.randn(1, 4000)).shape
+    ('AdditiveFusion', torch.Size([1, 4000]))
+    """
+    if fusion not in FUSIONS:
+        raise ValueError(f"unknown fusion {fusion!r}: expected one of {', '.join(FUSIONS)}")
+    if not isinstance(generator, nn.Module):
+        settings = {"preset": generator} if isinstance(generator, str) else dict(generator or {})
+        generator = hifigan_generator(in_channels=d_model, **settings)
+    noisy_spectrum = NoisySpectrum(
+        spectrum, **{"hop_length": upsampling_factor(generator), **dict(spectrum_options or {})}
+    )
+    fusion_module = FUSIONS[fusion](
+        encoder.hidden_size, noisy_spectrum.n_freq, d_model=d_model, **dict(fusion_options or {})
+    )
+    return SpectrumAwareVocoder(
+        encoder,
+        LayerCombination(encoder.num_layers, **dict(layer_combination or {})),
+        noisy_spectrum,
+        fusion_module,
+        generator,
+        clean_embedding=clean_embedding,
+    )

@@ -24,6 +24,7 @@ import torch
 from ruamel.yaml import YAML
 
 from speechbrain_sslse.files import write_csv, write_text
+from speechbrain_sslse.lobes.fusion import FUSIONS
 from speechbrain_sslse.packaging import PackagingError, find_checkpoint
 
 # The paper's variant numbers (EUSIPCO 2024 slides; 7 is our FiLM the other way round).
@@ -57,7 +58,42 @@ PAPER = [
 
 def _load_yaml(path):
     with open(path) as f:
-        return YAML(typ="rt").load(f) or {}
+        return flat_settings(YAML(typ="rt").load(f) or {})
+
+
+def _tag(node):
+    tag = getattr(node, "tag", None)
+    return str(getattr(tag, "value", tag) or "")
+
+
+def flat_settings(raw):
+    """A run's settings with ``fusion``, ``spectrum``, ``layer_mode`` and ``last_layer_only`` as names.
+
+    The recipe's yaml builds these parts as modules (``fusion: !new:...AdditiveFusion``,
+    ``noisy_spectrum``, ``layer_combination``); runs trained before that named them in
+    top-level keys, which are kept as they are.
+
+    Example
+    -------
+    >>> from ruamel.yaml import YAML
+    >>> raw = YAML(typ="rt").load("fusion: !new:speechbrain_sslse.lobes.FiLMFusion\\n    d_model: 8\\n"
+    ...                           "layer_combination: !new:x.LayerCombination\\n    last_only: True\\n")
+    >>> settings = flat_settings(raw)
+    >>> settings["fusion"], settings["last_layer_only"], settings["layer_mode"]
+    ('film', True, 'linear')
+    """
+    settings = dict(raw)
+    if _tag(raw.get("fusion")).startswith("!new:"):
+        name = _tag(raw["fusion"]).rsplit(".", 1)[-1]
+        settings["fusion"] = {cls.__name__: key for key, cls in FUSIONS.items()}.get(name, name)
+    combination = raw.get("layer_combination")
+    if _tag(combination).startswith("!new:"):
+        settings["layer_mode"] = combination.get("mode", "linear")
+        settings["last_layer_only"] = combination.get("last_only", False)
+    spectrum = raw.get("noisy_spectrum")
+    if _tag(spectrum).startswith("!new:"):
+        settings["spectrum"] = spectrum.get("kind", "log")
+    return settings
 
 
 def system_of(settings):
