@@ -1,7 +1,9 @@
 """Torch modules of the spectrum-aware denoising vocoder (no file I/O).
 
-- :mod:`.ssl_encoder`: :class:`SSLEncoder` (any s3prl upstream, frozen, all hidden
-  states) and :class:`LayerCombination`.
+- :mod:`.upstreams`: the registry of s3prl upstream names (:func:`list_upstreams`, :func:`resolve_upstream`).
+- :mod:`.ssl_encoder`: :class:`SSLEncoder` (any s3prl upstream, frozen, all hidden states).
+- :mod:`.layer_combination`: :class:`LayerCombination` of the hidden states.
+- :mod:`.lengths`: relative lengths to samples, equal-length groups of a padded batch.
 - :mod:`.spectrum`: :class:`NoisySpectrum` on the SSL frame grid.
 - :mod:`.fusion`: the fusions of SSL embeddings and spectrum (:data:`FUSIONS` names them).
 - :mod:`.hifigan`: HiFi-GAN presets v1/v2/v3 as a factory (:func:`hifigan_generator`).
@@ -23,17 +25,11 @@ from .fusion import (
     SSLOnlyFusion,
 )
 from .hifigan import HIFIGAN_PRESETS, hifigan_generator
+from .layer_combination import LayerCombination
 from .mask_head import ConvNeXtBlock, SpectralMaskHead
 from .spectrum import NoisySpectrum
-from .ssl_encoder import (
-    CheckpointError,
-    LayerCombination,
-    SSLEncoder,
-    UpstreamUnavailableError,
-    list_upstreams,
-    resolve_upstream,
-    upstream_kind,
-)
+from .ssl_encoder import CheckpointError, SSLEncoder
+from .upstreams import UpstreamUnavailableError, list_upstreams, resolve_upstream, upstream_kind
 from .vocoder import SpectrumAwareVocoder, spectrum_aware_vocoder
 
 __all__ = [

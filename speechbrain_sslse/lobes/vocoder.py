@@ -16,8 +16,9 @@ from torch import nn
 from ..audio import fit_length
 from .fusion import FUSIONS
 from .hifigan import UPSAMPLE_KERNELS_BEFORE, hifigan_generator, upsampling_factor
+from .layer_combination import LayerCombination
+from .lengths import absolute_lengths, length_groups
 from .spectrum import NoisySpectrum
-from .ssl_encoder import LayerCombination, absolute_lengths, length_groups
 
 __all__ = ["SpectrumAwareVocoder", "spectrum_aware_vocoder", "enhance_by_length"]
 
