@@ -306,11 +306,16 @@ class OnTheFlyMixer:
     All randomness comes from the ``numpy.random.Generator`` passed to :meth:`mix`, so a
     seeded generator gives a fixed mixture (used for validation sets).
 
+    The settings are the constructor's, so that a recipe's yaml creates the mixer with
+    ``!new:`` (as SpeechBrain's ``AddNoise``/``AddReverb``); the noise and RIR files, known
+    once the data are prepared, are given to :meth:`use_files` (or, from Python, as
+    ``noises`` and ``rirs`` here).
+
     Arguments
     ---------
-    noises : list of dict
-        Noise files: ``{"wav": path, "duration": seconds}``.
-    rirs : list of dict
+    noises : list of dict, optional
+        Noise files: ``{"wav": path, "duration": seconds}`` (as for :meth:`use_files`).
+    rirs : list of dict, optional
         Impulse responses: ``{"wav": path, "t60": seconds, "channel": int (optional)}``;
         those with T60 outside ``t60_range`` are never used.
     segment_seconds : float or None
@@ -347,16 +352,19 @@ class OnTheFlyMixer:
     >>> write_audio(os.path.join(d, "s.wav"), 0.1 * torch.randn(32000, generator=g))
     >>> write_audio(os.path.join(d, "n.wav"), 0.1 * torch.randn(16000, generator=g))
     >>> noises = [{"wav": os.path.join(d, "n.wav"), "duration": 1.0}]
-    >>> mixer = OnTheFlyMixer(noises, rirs=[], rir_probability=0.0, segment_seconds=1.0)
+    >>> mixer = OnTheFlyMixer(rir_probability=0.0, segment_seconds=1.0).use_files(noises, rirs=[])
     >>> mix = mixer.mix(os.path.join(d, "s.wav"), 2.0, np.random.default_rng(0))
     >>> mix["noisy"].shape, mix["target"].shape, -5 <= mix["snr"] <= 20
     (torch.Size([16000]), torch.Size([16000]), True)
+    >>> again = OnTheFlyMixer(noises, [], rir_probability=0.0, segment_seconds=1.0)
+    >>> torch.equal(again.mix(os.path.join(d, "s.wav"), 2.0, np.random.default_rng(0))["noisy"], mix["noisy"])
+    True
     """
 
     def __init__(
         self,
-        noises,
-        rirs,
+        noises=None,
+        rirs=None,
         segment_seconds=1.0,
         snr_range=(-5.0, 20.0),
         rir_probability=0.75,
@@ -369,14 +377,6 @@ class OnTheFlyMixer:
         on_bad_file=None,
         augment=None,
     ):
-        if not noises:
-            raise ValueError("the mixer needs at least one noise file")
-        self.noises = list(noises)
-        self.rirs = [r for r in rirs if r.get("t60") is not None and t60_range[0] <= r["t60"] <= t60_range[1]]
-        if rir_probability > 0 and not self.rirs:
-            raise ValueError(
-                f"no RIR has a T60 in {list(t60_range)} s: give RIRs in range or set rir_probability to 0"
-            )
         self.segment_seconds = segment_seconds
         self.snr_range = tuple(snr_range)
         self.rir_probability = rir_probability
@@ -389,8 +389,37 @@ class OnTheFlyMixer:
         self.on_bad_file = on_bad_file
         self.augment = augment
         self.bad_files = []
+        self.noises, self.rirs = None, None
         self._silent = {}  # noise file -> whether it is digital silence throughout
         self._rir_cache = {}
+        if noises is not None or rirs is not None:
+            self.use_files(noises or [], rirs or [])
+
+    def use_files(self, noises, rirs, on_bad_file=None):
+        """Gives the mixer its noise and RIR files; returns the mixer.
+
+        Arguments
+        ---------
+        noises : list of dict
+            Noise files: ``{"wav": path, "duration": seconds}``.
+        rirs : list of dict
+            Impulse responses: ``{"wav": path, "t60": seconds, "channel": int (optional)}``;
+            those with T60 outside ``t60_range`` are never used.
+        on_bad_file : callable, optional
+            Replaces the constructor's ``on_bad_file`` (e.g. a run's log of unusable files).
+        """
+        if not noises:
+            raise ValueError("the mixer needs at least one noise file")
+        t60_range = t60_min, t60_max = self.t60_range
+        in_range = [r for r in rirs if r.get("t60") is not None and t60_min <= r["t60"] <= t60_max]
+        if self.rir_probability > 0 and not in_range:
+            raise ValueError(
+                f"no RIR has a T60 in {list(t60_range)} s: give RIRs in range or set rir_probability to 0"
+            )
+        self.noises, self.rirs = list(noises), in_range
+        if on_bad_file is not None:
+            self.on_bad_file = on_bad_file
+        return self
 
     def load_rir(self, rir):
         """An RIR as ``[R]`` at the mixer's rate, scaled to a unit direct path (cached)."""
@@ -482,6 +511,8 @@ class OnTheFlyMixer:
             If ``wav`` cannot be read (unusable noises and RIRs are dropped from their
             pools, reported to ``on_bad_file``, and replaced by others).
         """
+        if self.noises is None:
+            raise RuntimeError("the mixer has no files yet: call use_files(noises, rirs) first")
         sr = self.sample_rate
         seconds = self.segment_seconds if segment_seconds is None else segment_seconds
         total = max(int(duration * sr), 1)

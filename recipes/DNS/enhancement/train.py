@@ -37,7 +37,6 @@ from speechbrain.utils.distributed import if_main_process, run_on_main
 from speechbrain.utils.parameter_transfer import Pretrainer
 
 from speechbrain_sslse.audio import AudioError, atomic_path, write_audio
-from speechbrain_sslse.data.mixing import OnTheFlyMixer
 from speechbrain_sslse.metrics import MetricUnavailable, pesq_wb, stoi
 from speechbrain_sslse.packaging import find_checkpoint, package_model
 
@@ -440,6 +439,15 @@ def validation_items(run_folder, overrides=None):
     """
     with open(Path(run_folder) / "hyperparams.yaml") as f:
         hparams = load_hyperpyyaml(f, {"output_folder": str(run_folder), **(overrides or {})})
+    if "mixer" not in hparams:  # a run from before the mixer was created in the yaml: its settings
+        from speechbrain_sslse.data.mixing import OnTheFlyMixer
+
+        hparams["mixer"] = OnTheFlyMixer(
+            segment_seconds=hparams["segment_seconds"], snr_range=hparams["snr_range"],
+            rir_probability=hparams["rir_probability"], t60_range=hparams["t60_range"],
+            level_range=hparams["level_range"], early_ms=hparams["early_reverb_ms"],
+            sample_rate=hparams["sample_rate"], augment=hparams.get("augment"),
+        )  # fmt: skip
     _, valid, _ = dataio_prepare(hparams, Path(hparams["manifest_folder"]))
     return [(item["id"], item["noisy_sig"], item["clean_sig"]) for item in valid]
 
@@ -556,19 +564,8 @@ def dataio_prepare(hparams, manifest_folder):
         for r in read_csv_rows(manifest_folder / "rir.csv")
     ]
     bad_files = BadFileLog(hparams["bad_files_log"])
-    mixer = OnTheFlyMixer(
-        noises,
-        rirs,
-        segment_seconds=hparams["segment_seconds"],
-        snr_range=hparams["snr_range"],
-        rir_probability=hparams["rir_probability"],
-        t60_range=hparams["t60_range"],
-        level_range=hparams["level_range"],
-        early_ms=hparams["early_reverb_ms"],
-        sample_rate=hparams["sample_rate"],
-        on_bad_file=bad_files.add,
-        augment=hparams.get("augment"),
-    )
+    # The mixer is created in the yaml (its settings); the files are this run's manifests'.
+    mixer = hparams["mixer"].use_files(noises, rirs, on_bad_file=bad_files.add)
     train_rows = read_csv_rows(manifest_folder / "train.csv")
 
     def mix_or_skip(wav, duration, rng, segment_seconds=None):
