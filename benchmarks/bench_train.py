@@ -5,8 +5,8 @@ generator update (adversarial + feature matching + mel L1), exactly the recipe's
 ``EnhancementBrain.fit_batch``, on random mixtures of the given size. Each
 configuration runs in its own process, so its peak memory is its own.
 
-    python benchmarks/bench_train.py                 # quick CPU schedule sizes, proposed + baseline
-    python benchmarks/bench_train.py --paper         # paper sizes (V1, full discriminator)
+    python benchmarks/bench_train.py                 # quick CPU setting sizes, proposed + baseline
+    python benchmarks/bench_train.py --paper         # paper sizes (hparams/overrides/paper.args)
     python benchmarks/bench_train.py --quick         # CI mode (fewer steps)
 
 On CUDA (when available) it also runs with bf16/fp16 mixed precision.
@@ -38,9 +38,9 @@ def worker(args):
 
     torch.set_num_threads(args.threads)
     hparams_file = RECIPE / "hparams" / f"{args.system}.yaml"
-    overrides = recipe.apply_schedule(
-        hparams_file, {"schedule": "paper" if args.paper else "quick", "output_folder": args.workdir}
-    )
+    paper = recipe.override_args(recipe.OVERRIDES_FOLDER / "paper.args") if args.paper else []
+    _, _, overrides = sb.parse_arguments([str(hparams_file), *paper, f"--output_folder={args.workdir}"])
+    overrides = recipe.parse_overrides(overrides)
     if args.generator_channels:
         overrides["generator_channels"] = args.generator_channels
     if args.generator_preset:

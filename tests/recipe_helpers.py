@@ -20,6 +20,21 @@ def load_recipe_module(name="dns_enhancement_train", path=DNS_RECIPE / "train.py
     return module
 
 
+def setting_overrides(recipe, hparams_file, setting, *args, run_opts=None):
+    """What ``train.py`` makes of ``HPARAMS $(grep -v '^#' hparams/overrides/SETTING.args) ARGS``.
+
+    ``setting`` "quick": no override file (the yaml's own values). The keys SpeechBrain takes as
+    run options (``ckpt_interval_minutes``) go to ``run_opts`` (a dict, updated) when given.
+    """
+    import speechbrain as sb
+
+    files = [] if setting == "quick" else recipe.override_args(recipe.OVERRIDES_FOLDER / f"{setting}.args")
+    _, options, overrides = sb.parse_arguments([str(hparams_file), *files, *args])
+    if run_opts is not None:
+        run_opts.update(options)
+    return recipe.parse_overrides(overrides)
+
+
 def tiny_overrides(hparams_file, output_folder, manifest_folder, data_folder, ssl_ckpt, **extra):
     """Command line of a debug run (tiny sizes, two steps) of ``hparams_file``."""
     keys = set(yaml_keys(hparams_file))

@@ -11,7 +11,7 @@ import pytest
 import torch
 from hyperpyyaml import load_hyperpyyaml
 from recipe_helpers import DNS_RECIPE as RECIPE
-from recipe_helpers import load_recipe_module, tiny_overrides
+from recipe_helpers import load_recipe_module, setting_overrides, tiny_overrides
 from yaml_keys import unused_keys
 
 from speechbrain_sslse.audio import read_audio, write_audio
@@ -189,18 +189,52 @@ def test_ablation_differs_from_proposed_only_where_the_paper_does(name):
     ablation = yaml_entries(RECIPE / "hparams" / f"{name}.yaml")
     changed = {k for k in proposed.keys() | ablation.keys() if proposed.get(k) != ablation.get(k)}
     expected = set(ABLATIONS[name]) | {"experiment_name"}
-    if name in NO_ATTENTION:  # no attention: its sizes go too (and their paper/shipped overrides)
-        expected |= {"num_heads", "ffn_dim", "schedules"}
-        assert "num_heads" not in ablation["schedules"] and "num_heads" not in ablation
+    if name in NO_ATTENTION:  # no attention: its sizes go too
+        expected |= {"num_heads", "ffn_dim"}
+        assert "num_heads" not in ablation
     assert changed == expected
     for key, line in ABLATIONS[name].items():
         assert line in ablation[key].splitlines()
     assert ablation["experiment_name"] == f"experiment_name: {name}"
 
 
-def test_paper_schedule_builds_the_paper_sizes(recipe, tiny_tera_ckpt):
-    overrides = recipe.apply_schedule(
-        RECIPE / "hparams" / "proposed.yaml", {"schedule": "paper", "ssl_ckpt": str(tiny_tera_ckpt)}
+# The values of the paper's and the shipped setting (the former schedules.paper and schedules.shipped).
+SETTINGS = {
+    "paper": {
+        "number_of_epochs": 250, "steps_per_epoch": 2000, "batch_size": 16, "segment_seconds": 1.0,
+        "num_workers": 8, "generator_preset": "v1", "generator_channels": None, "discriminator_width": 1.0,
+        "adversarial_start_step": 0, "d_model": 256, "num_heads": 4, "ffn_dim": 1024,
+        "ckpt_interval_minutes": 30, "num_valid_mixtures": 100, "feat_match_reduction": "sum",
+        "feat_match_loss_weight": 2, "require_ssl_ckpt": True,
+    },
+    "shipped": {
+        "number_of_epochs": 20, "steps_per_epoch": 200, "d_model": 192, "sample_by_duration": True,
+        "num_heads": 4, "ffn_dim": 768, "adversarial_start_step": 1500, "ckpt_interval_minutes": 10,
+        "num_valid_mixtures": 32,
+    },
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("setting", sorted(SETTINGS))
+@pytest.mark.parametrize("hparams_file", [p for p in HPARAMS if p.stem != "mask_head"], ids=lambda p: p.stem)
+def test_override_files_give_every_hparams_file_its_setting(recipe, hparams_file, setting):
+    run_opts = {}
+    overrides = setting_overrides(recipe, hparams_file, setting, "--batch_size=3", run_opts=run_opts)
+    assert overrides.pop("batch_size") == 3  # typed after the file's values: it wins
+    entries = yaml_entries(hparams_file)
+    assert set(overrides) <= set(entries)  # hyperpyyaml refuses an override of a key the yaml lacks
+    expected = {k: v for k, v in SETTINGS[setting].items() if k not in ("num_heads", "ffn_dim", "batch_size")}
+    # ckpt_interval_minutes is one of SpeechBrain's run options: its parser keeps it, the Brain reads it.
+    assert run_opts["ckpt_interval_minutes"] == expected.pop("ckpt_interval_minutes")
+    assert overrides == expected
+    if "num_heads" in entries:  # the attention sizes follow d_model: 4 heads, 4 x d_model
+        assert entries["num_heads"] == "num_heads: 4"
+        assert entries["ffn_dim"].startswith("ffn_dim: !ref <d_model> * 4")
+
+
+def test_paper_setting_builds_the_paper_sizes(recipe, tiny_tera_ckpt):
+    overrides = setting_overrides(
+        recipe, RECIPE / "hparams" / "proposed.yaml", "paper", f"--ssl_ckpt={tiny_tera_ckpt}"
     )
     with open(RECIPE / "hparams" / "proposed.yaml") as f:
         hparams = load_hyperpyyaml(f, overrides)
@@ -210,8 +244,10 @@ def test_paper_schedule_builds_the_paper_sizes(recipe, tiny_tera_ckpt):
     assert sum(p.numel() for p in hparams["discriminator"].parameters()) == 70724591  # SpeechBrain's MPD+MSD
     assert hparams["batch_size"] == 16 and hparams["generator"].fusion.d_model == 256
     assert hparams["adversarial_start_step"] == 0 and hparams["segment_seconds"] == 1.0
-    with pytest.raises(ValueError, match="unknown schedule"):
-        recipe.apply_schedule(RECIPE / "hparams" / "proposed.yaml", {"schedule": "fast"})
+    run_options = {"ckpt_interval_minutes"}  # SpeechBrain's run options, tested above
+    assert {k: hparams[k] for k in SETTINGS["paper"].keys() - run_options} == {
+        k: v for k, v in SETTINGS["paper"].items() if k not in run_options
+    }  # ffn_dim: 4 x 256
 
 
 # --- training -----------------------------------------------------------------------------

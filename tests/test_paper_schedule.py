@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from hyperpyyaml import load_hyperpyyaml
-from recipe_helpers import DNS_RECIPE, load_recipe_module
+from recipe_helpers import DNS_RECIPE, load_recipe_module, setting_overrides
 from speechbrain.lobes.models.HifiGAN import HifiganGenerator, MelganFeatureLoss
 
 from speechbrain_sslse.checkpointing import AtomicCheckpointer
@@ -27,8 +27,8 @@ def recipe():
     return load_recipe_module()
 
 
-def _schedule_hparams(recipe, schedule, ssl_ckpt):
-    overrides = recipe.apply_schedule(PROPOSED, {"schedule": schedule, "ssl_ckpt": str(ssl_ckpt)})
+def _setting_hparams(recipe, setting, ssl_ckpt):
+    overrides = setting_overrides(recipe, PROPOSED, setting, f"--ssl_ckpt={ssl_ckpt}")
     with open(PROPOSED) as f:
         return load_hyperpyyaml(f, overrides)
 
@@ -66,10 +66,10 @@ def test_feature_matching_mean_is_speechbrains_and_sum_is_hifigans():
     assert 2 * maps / 10 == pytest.approx(10.8)
 
 
-def test_schedules_choose_the_feature_matching_reduction(recipe, tiny_tera_ckpt):
-    quick = _schedule_hparams(recipe, "quick", tiny_tera_ckpt)["generator_loss"]
+def test_settings_choose_the_feature_matching_reduction(recipe, tiny_tera_ckpt):
+    quick = _setting_hparams(recipe, "quick", tiny_tera_ckpt)["generator_loss"]
     assert quick.feat_match_loss.reduction == "mean" and quick.feat_match_loss_weight == 10
-    paper = _schedule_hparams(recipe, "paper", tiny_tera_ckpt)["generator_loss"]
+    paper = _setting_hparams(recipe, "paper", tiny_tera_ckpt)["generator_loss"]
     assert paper.feat_match_loss.reduction == "sum" and paper.feat_match_loss_weight == 2
 
 
@@ -116,21 +116,20 @@ def test_checkpoint_with_the_former_kernels_names_the_setting_that_loads_it(tiny
     build(UPSAMPLE_KERNELS_BEFORE).load_state_dict(old)  # the named setting loads it
 
 
-# --- the SSL checkpoint of the paper schedule ---------------------------------------------
+# --- the SSL checkpoint of the paper setting ----------------------------------------------
 
 
-def test_paper_schedule_refuses_to_run_without_an_ssl_checkpoint(recipe, tmp_path):
-    argv = [str(PROPOSED), "--schedule=paper", f"--output_folder={tmp_path / 'run'}"]
+def test_paper_setting_refuses_to_run_without_an_ssl_checkpoint(recipe, tmp_path):
+    paper = recipe.override_args(recipe.OVERRIDES_FOLDER / "paper.args")
+    argv = [str(PROPOSED), *paper, f"--output_folder={tmp_path / 'run'}"]
     with pytest.raises(ValueError, match=r"--ssl_ckpt=.*--require_ssl_ckpt=False"):
         recipe.main(argv)
     assert not (tmp_path / "run").exists()  # refused before anything was built or written
-    # Explicit opt-in, a checkpoint, or another schedule: no refusal.
-    for overrides in ({"require_ssl_ckpt": False}, {"ssl_ckpt": "/models/tera.ckpt"}, {}):
-        schedule = "quick" if not overrides else "paper"
-        merged = recipe.apply_schedule(PROPOSED, {"schedule": schedule, **overrides})
-        recipe.check_ssl_checkpoint(PROPOSED, merged)
-    mask_head = DNS_RECIPE / "hparams" / "mask_head.yaml"
-    recipe.check_ssl_checkpoint(mask_head, recipe.apply_schedule(mask_head, {}))
+    # Explicit opt-in (typed after the override file, it wins), a checkpoint, or another setting: no refusal.
+    cases = [("paper", ["--require_ssl_ckpt=False"]), ("paper", ["--ssl_ckpt=/models/tera.ckpt"])]
+    for setting, args in [*cases, ("quick", []), ("shipped", [])]:
+        recipe.check_ssl_checkpoint(PROPOSED, setting_overrides(recipe, PROPOSED, setting, *args))
+    recipe.check_ssl_checkpoint(DNS_RECIPE / "hparams" / "mask_head.yaml", {})
 
 
 def test_relative_paths_on_the_command_line_are_recorded_absolute(recipe):
@@ -139,7 +138,7 @@ def test_relative_paths_on_the_command_line_are_recorded_absolute(recipe):
     assert out["lr"] == 0.1 and out["ssl_ckpt_x"] == "a"
 
 
-# --- the paper schedule on a CPU machine --------------------------------------------------
+# --- the paper setting on a CPU machine ---------------------------------------------------
 
 
 def test_workers_are_sized_to_the_machine(recipe):

@@ -6,12 +6,12 @@ noises and RIRs (SNR uniform in [-5, 20] dB, T60 in [0.3, 1.3] s); a HiFi-GAN
 generator conditioned on frozen SSL features (and on the noisy spectrum) is trained
 adversarially (LSGAN + feature matching + mel L1) to output the dry clean speech.
 
-To run the quick CPU schedule on the embedded mini corpus (generated on first use):
+To run the quick CPU setting on the embedded mini corpus (generated on first use):
 > python train.py hparams/proposed.yaml
 
-The paper's setting on DNS 2021:
-> python train.py hparams/proposed.yaml --schedule=paper --data_folder=/path/to/DNS-Challenge/datasets \
->     --ssl_ckpt=/path/to/tera/states-1000000.ckpt
+The paper's setting on DNS 2021 (command-line overrides kept in hparams/overrides/paper.args):
+> python train.py hparams/proposed.yaml $(grep -v '^#' hparams/overrides/paper.args) \
+>     --data_folder=/path/to/DNS-Challenge/datasets --ssl_ckpt=/path/to/tera/states-1000000.ckpt
 
 Each ablation is one hparams file (baseline, magnitude, last_layer, additive, film,
 attention_by_spectrum, clean_embedding).
@@ -39,6 +39,7 @@ from speechbrain.utils.parameter_transfer import Pretrainer
 from speechbrain_sslse.audio import AudioError, atomic_path, write_audio
 from speechbrain_sslse.metrics import MetricUnavailable, pesq_wb, stoi
 from speechbrain_sslse.packaging import find_checkpoint, package_model
+from speechbrain_sslse.upgrade import upgrade_vocoder_yaml
 
 sys.path.append(os.path.dirname(os.path.abspath(__file__)))
 from dns_prepare import prepare_dns  # noqa: E402
@@ -437,8 +438,9 @@ def validation_items(run_folder, overrides=None):
     list
         ``(id, noisy [T], clean [T])`` per validation mixture.
     """
-    with open(Path(run_folder) / "hyperparams.yaml") as f:
-        hparams = load_hyperpyyaml(f, {"output_folder": str(run_folder), **(overrides or {})})
+    text = (Path(run_folder) / "hyperparams.yaml").read_text()
+    text = upgrade_vocoder_yaml(text) or text  # a run trained before the parts were built in the yaml
+    hparams = load_hyperpyyaml(text, {"output_folder": str(run_folder), **(overrides or {})})
     if "mixer" not in hparams:  # a run from before the mixer was created in the yaml: its settings
         from speechbrain_sslse.data.mixing import OnTheFlyMixer
 
@@ -693,22 +695,44 @@ class MixedTrainSet(torch.utils.data.Dataset):
         return {"id": row["ID"], "noisy_sig": mix["noisy"], "clean_sig": mix["target"]}
 
 
-def apply_schedule(hparams_file, overrides):
-    """Merges the overrides of the chosen ``schedule`` (``schedules.<name>`` in the yaml) under ``overrides``.
+OVERRIDES_FOLDER = Path(__file__).resolve().parent / "hparams" / "overrides"
 
-    Command-line overrides win over the schedule's.
+
+def override_args(path):
+    """The ``--key=value`` arguments of an override file (``hparams/overrides/*.args``).
+
+    What ``$(grep -v '^#' FILE)`` gives on the command line: the comment lines left out, the
+    rest split at white space.
+
+    Example
+    -------
+    >>> override_args(OVERRIDES_FOLDER / "paper.args")[:2]
+    ['--number_of_epochs=250', '--steps_per_epoch=2000']
     """
-    yaml = YAML(typ="rt")
-    with open(hparams_file) as f:
-        raw_hparams = yaml.load(f)
-    user = dict(yaml.load(overrides) or {}) if isinstance(overrides, str) else dict(overrides or {})
-    if "schedules" not in raw_hparams:  # a yaml without schedules is its own setting
-        return user
-    name = user.get("schedule", raw_hparams["schedule"])
-    schedules = raw_hparams["schedules"] or {}
-    if name not in schedules:
-        raise ValueError(f"unknown schedule {name!r}: {hparams_file} defines {list(schedules)}")
-    return {**dict(schedules[name] or {}), **user}
+    lines = Path(path).read_text().splitlines()
+    return " ".join(line for line in lines if not line.startswith("#")).split()
+
+
+def parse_overrides(overrides):
+    """SpeechBrain's overrides (the yaml text ``sb.parse_arguments`` makes of ``--key=value``) as a dict.
+
+    A key given twice takes its last value: overrides typed after an override file's win.
+
+    Example
+    -------
+    >>> parse_overrides("batch_size: 16\\nlr: 0.1\\nbatch_size: 8")
+    {'batch_size': 8, 'lr': 0.1}
+    """
+    if not isinstance(overrides, str):
+        return dict(overrides or {})
+    yaml, out, entry = YAML(typ="rt"), {}, []
+    for line in [*overrides.splitlines(), ""]:
+        if entry and not line.startswith((" ", "\t")):  # one top-level key and its indented lines
+            out.update(dict(yaml.load("\n".join(entry)) or {}))
+            entry = []
+        if line.strip():
+            entry.append(line)
+    return out
 
 
 NO_SSL_CHECKPOINT = (None, "", "null", "None")
@@ -743,10 +767,10 @@ def absolute_paths(overrides):
 
 
 def check_ssl_checkpoint(hparams_file, overrides):
-    """Refuses a setting with ``require_ssl_ckpt: True`` (the paper schedule) and no ``ssl_ckpt``.
+    """Refuses a setting with ``require_ssl_ckpt: True`` (``overrides/paper.args``) and no ``ssl_ckpt``.
 
     Without ``ssl_ckpt`` the recipe falls back to the small TERA shipped in the package,
-    which is right for the CPU schedules and wrong for the paper's setting (TERA base,
+    which is right for the CPU settings and wrong for the paper's setting (TERA base,
     960 h): a paper-sized run would otherwise train for days on the wrong encoder.
     ``--require_ssl_ckpt=False`` allows it explicitly.
 
@@ -755,7 +779,7 @@ def check_ssl_checkpoint(hparams_file, overrides):
     hparams_file : str or Path
         The recipe's hparams file.
     overrides : dict
-        The overrides in force (schedule and command line, as from :func:`apply_schedule`).
+        The overrides in force (override file and command line, as from :func:`parse_overrides`).
     """
     with open(hparams_file) as f:
         raw_hparams = YAML(typ="rt").load(f)
@@ -763,7 +787,8 @@ def check_ssl_checkpoint(hparams_file, overrides):
     hparams = {**dict(raw_hparams), **overrides}
     if hparams.get("require_ssl_ckpt", False) and hparams.get("ssl_ckpt") in NO_SSL_CHECKPOINT:
         raise ValueError(
-            f"{hparams_file} with --schedule={hparams.get('schedule')} is the paper's setting, which needs "
+            f"{hparams_file} with require_ssl_ckpt=True (hparams/overrides/paper.args) is the paper's "
+            "setting, which needs "
             "a real SSL checkpoint: pass --ssl_ckpt=/path/to/tera/states-1000000.ckpt (TERA base in "
             "s3prl's format; any s3prl upstream with --ssl_upstream). Without --ssl_ckpt the small TERA "
             "shipped in the package would be used; to train the paper's setting on it anyway, pass "
@@ -940,7 +965,7 @@ def resolve_data_folder(hparams):
 
 def main(argv):
     hparams_file, run_opts, overrides = sb.parse_arguments(argv)
-    overrides = absolute_paths(apply_schedule(hparams_file, overrides))
+    overrides = absolute_paths(parse_overrides(overrides))
     check_ssl_checkpoint(hparams_file, overrides)
     sb.utils.distributed.ddp_init_group(run_opts)
     with open(hparams_file) as fin:
