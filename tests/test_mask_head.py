@@ -275,5 +275,31 @@ def test_init_from_starts_a_new_run_from_another_runs_generator_and_never_overri
     checkpointer.save_checkpoint(meta={"epoch": 1})
     assert train.initialise_from(hparams, checkpointer) is None
     hparams["checkpointer"] = Checkpointer(tmp_path / "empty")
-    with pytest.raises(FileNotFoundError, match="no generator.ckpt there"):
+    with pytest.raises(FileNotFoundError, match="no generator.ckpt .* nor vocoder.ckpt"):
         train.initialise_from({**hparams, "init_from": str(tmp_path)}, hparams["checkpointer"])
+
+
+def test_init_from_a_packaged_model_folder_and_refuses_another_architecture(
+    tiny_mask_run, tmp_path, mini_corpus, tiny_tera_ckpt
+):
+    from speechbrain.utils.checkpoints import Checkpointer
+
+    train = load_recipe_module()
+    model = tiny_mask_run / "model"  # what sslse-package writes, as the shipped default model
+    packaged = torch.load(model / "vocoder.ckpt", weights_only=True)
+    args = {**_tiny_mask_args(tmp_path, mini_corpus, tiny_tera_ckpt), "output_folder": tmp_path / "ft"}
+
+    def as_yaml(overrides):  # as the command line gives them
+        return "\n".join(f"{k}: {v}" for k, v in overrides.items())
+
+    hparams = load_hyperpyyaml(MASK_YAML.read_text(), as_yaml({**args, "init_from": model}))
+    assert train.initialise_from(hparams, hparams["checkpointer"]) == model / "vocoder.ckpt"
+    state = hparams["generator"].state_dict()
+    assert set(state) == set(packaged) and all(torch.equal(state[k], packaged[k]) for k in packaged)
+    # A run whose head is wider than the folder's is refused before anything is loaded.
+    wider = {**args, "output_folder": tmp_path / "wide", "head_channels": 24, "init_from": model}
+    hparams = load_hyperpyyaml(MASK_YAML.read_text(), as_yaml(wider))
+    before = {k: v.clone() for k, v in hparams["generator"].state_dict().items()}
+    with pytest.raises(ValueError, match="another architecture .*shape of generator"):
+        train.initialise_from(hparams, Checkpointer(tmp_path / "empty2"))
+    assert all(torch.equal(v, hparams["generator"].state_dict()[k]) for k, v in before.items())

@@ -904,13 +904,17 @@ def describe_ssl_encoder(hparams):
 
 
 def initialise_from(hparams, checkpointer):
-    """Starts a new run from the generator weights of another run's checkpoint (fine-tuning).
+    """Starts a new run from the generator weights of another run or a packaged model (fine-tuning).
 
     ``init_from`` names a checkpoint folder (``<run>/save/CKPT+...`` or one written by
-    ``average_checkpoints.py``) holding ``generator.ckpt``; its weights go through
-    SpeechBrain's Pretrainer into this run's generator. Nothing else is taken over: the
-    optimizer, the learning-rate schedule and the epoch counter start afresh, from this run's
-    hparams. A run that already has a checkpoint of its own resumes from it instead.
+    ``average_checkpoints.py``) holding ``generator.ckpt``, or a packaged model folder holding
+    ``vocoder.ckpt`` (such as the default model shipped in the package, to fine-tune it on
+    one's own data); its weights go through SpeechBrain's Pretrainer into this run's
+    generator. The two must have the same architecture (the same hparams): a checkpoint
+    whose parameter names or shapes differ is refused before anything is loaded. Nothing
+    else is taken over: the optimizer, the learning-rate schedule and the epoch counter start
+    afresh, from this run's hparams. A run that already has a checkpoint of its own resumes
+    from it instead.
 
     Arguments
     ---------
@@ -927,12 +931,14 @@ def initialise_from(hparams, checkpointer):
     source = hparams.get("init_from")
     if not source or checkpointer.find_checkpoint() is not None:
         return None
-    path = Path(source).expanduser() / "generator.ckpt"
-    if not path.is_file():
+    folder = Path(source).expanduser()
+    path = next((folder / n for n in ("generator.ckpt", "vocoder.ckpt") if (folder / n).is_file()), None)
+    if path is None:
         raise FileNotFoundError(
-            f"init_from={source}: no generator.ckpt there; pass a checkpoint folder such as "
-            "<run>/save/CKPT+... or <run>/averaged/CKPT+..."
+            f"init_from={source}: no generator.ckpt (a checkpoint folder such as <run>/save/CKPT+... "
+            "or <run>/averaged/CKPT+...) nor vocoder.ckpt (a packaged model folder) there"
         )
+    check_same_architecture(hparams["generator"].state_dict(), torch.load(path, map_location="cpu"), path)
     pretrainer = Pretrainer(
         collect_in=Path(hparams["output_folder"]) / "init_from",
         loadables={"generator": hparams["generator"]},
@@ -942,6 +948,37 @@ def initialise_from(hparams, checkpointer):
     pretrainer.load_collected()
     logger.info("Generator initialised from %s (optimizer and schedule start afresh)", path)
     return path
+
+
+def check_same_architecture(own, loaded, path):
+    """Raises a ValueError naming ``path`` when two state dicts differ in names or shapes.
+
+    Example
+    -------
+    >>> check_same_architecture({"w": torch.zeros(2)}, {"w": torch.ones(2)}, "x.ckpt")
+    >>> try:
+    ...     check_same_architecture({"w": torch.zeros(2)}, {"w": torch.ones(3)}, "x.ckpt")
+    ... except ValueError as err:
+    ...     print(str(err).split("(")[1].split(")")[0])
+    shape of w: [3] there, [2] here
+    """
+    missing = sorted(set(own) - set(loaded))
+    extra = sorted(set(loaded) - set(own))
+    shapes = [k for k in own if k in loaded and tuple(own[k].shape) != tuple(loaded[k].shape)]
+    if not (missing or extra or shapes):
+        return
+    if shapes:
+        k = shapes[0]
+        what = f"shape of {k}: {list(loaded[k].shape)} there, {list(own[k].shape)} here"
+    else:
+        what = ", ".join(
+            [f"{len(missing)} parameters missing there (e.g. {missing[0]})"] * bool(missing)
+            + [f"{len(extra)} unknown here (e.g. {extra[0]})"] * bool(extra)
+        )
+    raise ValueError(
+        f"init_from: {path} was trained with another architecture than this run's hparams ({what}); "
+        "give the hparams of the run it comes from (e.g. head_channels, head_blocks, d_model)"
+    )
 
 
 def mini_corpus_path(hparams):
