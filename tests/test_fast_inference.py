@@ -1,6 +1,7 @@
 """The fast inference path: the eager path's output in fp32, close to it in bf16; enhancer and CLI."""
 
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -105,7 +106,44 @@ def test_fallback_without_onednn_runs_the_folded_eager_generator(tiny_tera_ckpt,
         assert torch.equal(vocoder(noisy), expected)
 
 
-def test_sdpa_attention_is_s3prls_attention_and_leaves_nothing_behind(tiny_tera_ckpt):
+@pytest.mark.parametrize("found", ["2.10.0", "3.0.1+cpu", "2.8.0", "nightly"])
+def test_an_untested_torch_falls_back_to_the_eager_generator(tiny_tera_ckpt, monkeypatch, found):
+    """The packed generator calls private oneDNN operators: on another torch, the folded eager one runs,
+    after one warning naming the torch found and the tested one."""
+    import speechbrain_sslse.fast.version as version
+
+    torch.manual_seed(0)
+    vocoder = spectrum_aware_vocoder(
+        SSLEncoder("tera", ckpt=tiny_tera_ckpt), d_model=32, fusion_options={"num_heads": 2, "ffn_dim": 64},
+        generator={"preset": "v2", "upsample_initial_channel": 32},
+    ).eval()  # fmt: skip
+    vocoder.remove_weight_norm()  # as the enhancer does: the folded eager generator
+    noisy = 0.1 * torch.randn(2, 8000, generator=torch.Generator().manual_seed(5))
+    lengths = torch.tensor([1.0, 0.7])
+    assert version.tested_torch()  # this venv's torch is the tested one (constraints.txt)
+    packed = FastVocoder(vocoder, precision="fp32")
+    if torch.backends.mkldnn.is_available():
+        assert isinstance(packed.generator, FastHifiganGenerator)
+    monkeypatch.setattr(version, "TORCH_VERSION", found)
+    with pytest.warns(version.UntestedTorchWarning) as record:
+        fast = FastVocoder(vocoder, precision="fp32")
+    assert len(record) == 1
+    message = str(record[0].message)
+    assert f"torch {found} found" in message and "tested for torch 2.9.x" in message
+    assert "eager (folded weight-norm) generator" in message
+    assert fast.generator is None
+    got = fast(noisy, lengths)
+    with torch.no_grad():
+        eager = vocoder(noisy, lengths)
+    assert float((got - eager).abs().max()) <= 1e-5  # the eager vocoder (up to SDPA's rounding)
+    monkeypatch.setattr(version, "TORCH_VERSION", torch.__version__)
+    monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", version.UntestedTorchWarning)  # a tested torch: no warning
+        without_onednn = FastVocoder(vocoder, precision="fp32")  # the eager-generator fallback
+    assert without_onednn.generator is None
+    assert torch.equal(got, without_onednn(noisy, lengths))  # exactly that path
+
     encoder = SSLEncoder("tera", ckpt=tiny_tera_ckpt)
     x = torch.randn(2, 16000, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
