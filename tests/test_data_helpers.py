@@ -85,7 +85,7 @@ def test_mix_at_snr_rules_add_noise_lacks():
 
 
 def test_reverberate_through_fftconvolve_equals_the_former_convolution():
-    from speechbrain_sslse.data.mixing import _fftconvolve
+    from speechbrain_sslse.data.signals import _fftconvolve
 
     g = torch.Generator().manual_seed(3)
     for length, taps in ((16000, 4000), (16001, 7919), (3, 5)):
