@@ -18,7 +18,7 @@ so an interrupted packaging never leaves a half-written model folder.
 
 One module per concept:
 
-- :mod:`.run`: reading a training run (its recorded settings and paths);
+- :mod:`.run`: reading a training run (its ``train_log.txt``, recorded settings and paths);
 - :mod:`.checkpoints`: the checkpoint to package, and the output-level calibration of its weights;
 - :mod:`.hparams`: the model folder's ``hyperparams.yaml``, from the run's yaml tree and the template;
 - :mod:`.model_card`: the model folder's ``README.md``;
@@ -33,7 +33,7 @@ from .checkpoints import MAX_CALIBRATION_DB, calibrate_output_level, find_checkp
 from .errors import PackagingError
 from .hparams import INFERENCE_DEFAULTS, INFERENCE_TEMPLATE
 from .package import MODEL_FILES, package_model
-from .run import training_folder
+from .run import parse_train_log, training_folder
 from .upgrade_folder import upgrade_model_folder
 
 __all__ = [
@@ -47,4 +47,5 @@ __all__ = [
     "MAX_CALIBRATION_DB",
     "calibrate_output_level",
     "training_folder",
+    "parse_train_log",
 ]

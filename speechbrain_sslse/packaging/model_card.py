@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 from .hparams import yaml_tag
+from .run import parse_train_log
 
 __all__ = ["model_card"]
 
@@ -34,20 +35,14 @@ def _fmt(value):
 def _validation_history(run_folder):
     """(epoch, stoi, pesq, dnsmos_ovrl, quality) rows of the recipe's train_log.txt ("" if not logged)."""
     log = Path(run_folder) / "train_log.txt"
-    rows = []
     if not log.is_file():
-        return rows
-    for line in log.read_text().splitlines():
-        fields = dict(
-            part.strip().rsplit(":", 1) if ":" in part else (part.strip(), "")
-            for chunk in line.split(" - ")
-            for part in chunk.split(",")
-        )
-        epoch = fields.get("epoch")
-        if epoch and "valid stoi" in fields:
-            metrics = ("valid stoi", "valid pesq", "valid dnsmos_ovrl", "valid quality")
-            rows.append((epoch.strip(), *(_fmt(fields[m]) if m in fields else "" for m in metrics)))
-    return rows
+        return []
+    metrics = ("stoi", "pesq", "dnsmos_ovrl", "quality")
+    return [
+        (str(row["epoch"]), *(_fmt(row["valid"][m]) if m in row["valid"] else "" for m in metrics))
+        for row in parse_train_log(log)
+        if "stoi" in row.get("valid", {})
+    ]
 
 
 def _checkpoint_line(checkpoint):

@@ -1,5 +1,7 @@
-"""Reading a training run: the settings its ``hyperparams.yaml`` records, and where its paths point.
+"""Reading a training run: its ``train_log.txt``, the settings its ``hyperparams.yaml`` records, its paths.
 
+:func:`parse_train_log` is the one reader of SpeechBrain's ``train_log.txt`` (the model
+card's validation history, and the DNS recipe's ``plot_training.py`` and ``ship_model.py``).
 SpeechBrain writes a run's ``hyperparams.yaml`` with its paths as given at training, so a
 relative path in it is relative to the folder the run was trained from; packaging reads
 a run from anywhere with :func:`training_folder` and :func:`run_path`.
@@ -13,7 +15,85 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
-__all__ = ["recorded_settings", "training_folder", "run_path"]
+__all__ = ["parse_train_log", "recorded_settings", "training_folder", "run_path"]
+
+# SpeechBrain's FileTrainLogger: the epoch's values, then one group per stage ("train", "valid",
+# "test"), the groups joined by " - ", the values of a group by ", ", each "[stage ]name: value".
+_GROUPS, _ITEMS, _OPENING, _CLOSING = " - ", ", ", "[({", "])}"
+
+
+def _items(group):
+    """The ``name: value`` items of a group, split at the commas outside brackets (``[0.2, 0.3]``)."""
+    items, depth, start = [], 0, 0
+    for i, char in enumerate(group):
+        depth += (char in _OPENING) - (char in _CLOSING)
+        if depth == 0 and group.startswith(_ITEMS, i):
+            items.append(group[start:i])
+            start = i + len(_ITEMS)
+    return items + [group[start:]]
+
+
+def _value(text):
+    """A logged value: a float when it is a number (``nan`` too), else the text as logged."""
+    text = text.strip()
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def parse_train_log(path):
+    """The epoch lines of a SpeechBrain ``train_log.txt``, parsed.
+
+    SpeechBrain's ``FileTrainLogger`` writes one line per epoch: the epoch's own values
+    (``epoch``, learning rates, ``cpu_hours``, ...), then one group per stage, each name
+    prefixed by its stage: ``epoch: 1, lr_g: 1.00e-03 - train G_loss: 2.10 - valid stoi:
+    7.80e-01, valid pesq: 1.05``. Other lines (the test line ``Epoch loaded: ...``) are
+    skipped.
+
+    Arguments
+    ---------
+    path : str or Path
+        The ``train_log.txt`` of a training run.
+
+    Returns
+    -------
+    list of dict
+        One per epoch line, in the file's order: ``epoch`` (int), ``meta`` (the epoch's
+        own values) and one dict per stage logged (``train``, ``valid``, ``test``: names
+        without the stage prefix). Numbers are floats (``nan`` included); other values are
+        the text as logged (a list: ``"[0.2, 0.3]"``).
+
+    Example
+    -------
+    >>> import tempfile
+    >>> log = Path(tempfile.mkdtemp()) / "train_log.txt"
+    >>> _ = log.write_text("epoch: 1, lr_g: 1.00e-03, cpu_hours: 0.25, layer_weights: [0.2, 0.3] - "
+    ...                    "train G_loss: 2.10 - valid stoi: 7.80e-01, valid pesq: nan\\n"
+    ...                    "Epoch loaded: 1 - test stoi: 7.50e-01\\n")
+    >>> rows = parse_train_log(log)
+    >>> len(rows), rows[0]["epoch"], rows[0]["meta"]
+    (1, 1, {'epoch': 1.0, 'lr_g': 0.001, 'cpu_hours': 0.25, 'layer_weights': '[0.2, 0.3]'})
+    >>> rows[0]["train"], rows[0]["valid"]
+    ({'G_loss': 2.1}, {'stoi': 0.78, 'pesq': nan})
+    """
+    rows = []
+    for line in Path(path).read_text().splitlines():
+        if not line.startswith("epoch:"):
+            continue
+        groups = line.split(_GROUPS)
+        meta = {}
+        for item in _items(groups[0]):
+            name, _, value = item.partition(": ")
+            meta[name.strip()] = _value(value)
+        row = {"epoch": int(float(meta["epoch"])), "meta": meta}
+        for group in groups[1:]:
+            for item in _items(group):
+                name, _, value = item.partition(": ")
+                stage, _, name = name.strip().partition(" ")
+                row.setdefault(stage, {})[name] = _value(value)
+        rows.append(row)
+    return rows
 
 
 def recorded_settings(hparams_path):

@@ -15,21 +15,24 @@ in the run folder): a yardstick on the validation set, never on the test set.
 
 import argparse
 import json
-import re
+import math
 import sys
 from pathlib import Path
 
 import matplotlib
 
+from speechbrain_sslse.packaging import parse_train_log
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 METRICS = ("dnsmos_ovrl", "stoi", "pesq", "quality")
-_FIELD = re.compile(r"(valid|train)?\s*([A-Za-z_0-9]+): ([-+0-9.eE]+|nan)")
 
 
 def parse_log(path):
     """Epoch rows of a train_log.txt: ``[{"epoch": int, "cpu_hours": float or None, "valid": {...}}]``.
+
+    Read with :func:`speechbrain_sslse.packaging.parse_train_log`; ``valid`` keeps the numbers.
 
     Example
     -------
@@ -40,21 +43,18 @@ def parse_log(path):
     >>> parse_log(log)
     [{'epoch': 1, 'cpu_hours': 0.25, 'valid': {'stoi': 0.78, 'dnsmos_ovrl': 1.81}}]
     """
+
+    def number(value):  # a logged number (nan too); an infinity or a text is left out
+        return isinstance(value, float) and not math.isinf(value)
+
     rows = []
-    for line in Path(path).read_text().splitlines():
-        parts = line.split(" - ")
-        if not parts or not parts[0].startswith("epoch:"):
-            continue
-        meta = dict((m.group(2), m.group(3)) for m in _FIELD.finditer(parts[0]))
-        valid = {}
-        for part in parts[1:]:
-            if part.startswith("valid"):
-                valid = {m.group(2): float(m.group(3)) for m in _FIELD.finditer(part)}
+    for row in parse_train_log(path):
+        cpu_hours = row["meta"].get("cpu_hours")
         rows.append(
             {
-                "epoch": int(float(meta["epoch"])),
-                "cpu_hours": float(meta["cpu_hours"]) if "cpu_hours" in meta else None,
-                "valid": valid,
+                "epoch": row["epoch"],
+                "cpu_hours": cpu_hours if number(cpu_hours) else None,
+                "valid": {k: v for k, v in row.get("valid", {}).items() if number(v)},
             }
         )
     return rows

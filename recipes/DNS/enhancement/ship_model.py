@@ -11,11 +11,12 @@ The model card of the packaged folder gets the evaluation table of ``evaluate.py
 
 import argparse
 import json
+import math
 import re
 import sys
 from pathlib import Path
 
-from speechbrain_sslse.packaging import package_model
+from speechbrain_sslse.packaging import package_model, parse_train_log
 
 DEFAULT_LIMITS = Path(__file__).resolve().parent / "shipped" / "limits.md"
 
@@ -29,14 +30,14 @@ def demote_headings(markdown):
 
 def budget_lines(run):
     """Training budget from the run's train_log.txt and checkpoints."""
-    log = (Path(run) / "train_log.txt").read_text().splitlines()
-    epochs = [line for line in log if line.startswith("epoch:")]
+    epochs = parse_train_log(Path(run) / "train_log.txt")
     env = Path(run) / "env.log"
     lines = ["## Training budget", ""]
     lines.append(f"- {len(epochs)} epochs logged in `train_log.txt` (schedule: `train_hyperparams.yaml`).")
-    hours = re.findall(r"cpu_hours: ([0-9.eE+-]+)", "\n".join(epochs))
+    hours = [row["meta"].get("cpu_hours") for row in epochs]
+    hours = [h for h in hours if isinstance(h, float) and math.isfinite(h)]
     if hours:
-        lines.append(f"- CPU time of the whole run: {float(hours[-1]):.2f} CPU-hours.")
+        lines.append(f"- CPU time of the whole run: {hours[-1]:.2f} CPU-hours.")
     if env.is_file():
         lines.append("- Hardware: the 2-core development CPU, one torch thread per run (no GPU).")
     return lines
