@@ -8,7 +8,8 @@ import torch
 from hyperpyyaml import load_hyperpyyaml
 from recipe_helpers import DNS_RECIPE, load_recipe_module
 
-from speechbrain_sslse.data.mixing import ChannelAugment
+from speechbrain_sslse.data.mixing import ChannelAugment, snr_db
+from speechbrain_sslse.fast import native_cpu_bf16
 from speechbrain_sslse.files import read_csv
 from speechbrain_sslse.lobes import CrossAttentionFusion, SpectralMaskHead, SSLEncoder, spectrum_aware_vocoder
 from speechbrain_sslse.lobes.losses import SpectralReconstructionLoss, compressed_spectrum_loss
@@ -186,11 +187,15 @@ def test_mask_head_recipe_trains_validates_on_quality_and_packages(tiny_mask_run
     enhancer = SpectrumAwareEnhancer.from_hparams(source=str(model), savedir=str(model))
     assert enhancer.hparams.chunk_seconds == 2.0
     noisy = 0.05 * torch.randn(1, 40000, generator=torch.Generator().manual_seed(0))
-    fast = enhancer.enhance_batch(noisy)
-    enhancer.configure_inference(fast=False)
-    eager = enhancer.enhance_batch(noisy)
+    # The default precision is bf16 on a CPU with native bf16, fp32 elsewhere: the fast path
+    # is compared in fp32 (the eager output) and, where the CPU has it, in bf16 (close to it).
+    fast = enhancer.configure_inference(fast=True, precision="fp32").enhance_batch(noisy)
+    eager = enhancer.configure_inference(fast=False).enhance_batch(noisy)
     assert fast.shape == noisy.shape and torch.isfinite(fast).all()
     assert float((fast - eager).abs().max()) < 1e-4
+    if native_cpu_bf16():
+        bf16 = enhancer.configure_inference(fast=True, precision="bf16").enhance_batch(noisy)
+        assert snr_db(eager, bf16 - eager) > 25  # dB of the eager output over the difference
     long = enhancer.enhance_waveform(noisy[0])  # chunks of 2 s with overlap-add
     assert long.shape == noisy[0].shape and torch.isfinite(long).all()
 
