@@ -1,7 +1,7 @@
 """Peak memory of reading long files (and of enhancing them): block reading against whole-file reading.
 
 ``read_audio`` reads, mixes and resamples a file block by block
-(:data:`speechbrain_sslse.audio.READ_BLOCK_SECONDS` at a time), so only the 16 kHz mono
+(:data:`speechbrain_sslse.audio.reading.READ_BLOCK_SECONDS` at a time), so only the 16 kHz mono
 result is ever held whole; the reading it replaced decoded the whole file as float32
 first, transposed it, averaged its channels and resampled it in one call. Each figure is
 the peak RSS (``VmHWM``) of a fresh process that reads one file once; the inputs are

@@ -540,8 +540,9 @@ def test_folders_follow_links_and_report_what_they_leave_out(tmp_path, real_spee
 @pytest.mark.parametrize("rate,channels", [(48000, 2), (44100, 1), (8000, 1), (16000, 2)])
 def test_block_reading_equals_reading_the_whole_file(rate, channels, tmp_path, monkeypatch):
     import speechbrain_sslse.audio as audio
+    import speechbrain_sslse.audio.reading as reading
 
-    monkeypatch.setattr(audio, "READ_BLOCK_SECONDS", 0.31)  # many blocks on a short file
+    monkeypatch.setattr(reading, "READ_BLOCK_SECONDS", 0.31)  # many blocks on a short file
     x = 0.1 * np.random.default_rng(rate).standard_normal((int(2.7 * rate) + 13, channels)).astype(np.float32)
     sf.write(tmp_path / "x.wav", x, rate, subtype="FLOAT")
     whole = audio.resample(torch.from_numpy(x.T.copy()), rate, 16000)

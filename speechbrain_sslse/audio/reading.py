@@ -1,21 +1,19 @@
-"""Audio input/output shared by every part of the project.
+"""Reading audio: any file soundfile decodes, as 16 kHz (or any rate) float32, with clear errors.
 
-All audio enters through :func:`read_audio`, which returns 16 kHz mono float32
-and turns every way a file can be wrong (missing, not audio, empty, too short,
-NaN/Inf samples) into an :class:`AudioError` that names the file and the fix.
-Files are written with :func:`write_audio`, atomically (write, then rename), so
-that an interrupted run never leaves a half-written file behind.
+:func:`read_audio` returns mono float32 at ``sample_rate`` and turns every way a file
+can be wrong (missing, not audio, empty, too short, NaN/Inf samples) into an
+:class:`AudioError` that names the file and the fix; it reads, mixes and resamples
+:data:`READ_BLOCK_SECONDS` at a time, so that only the result is ever in memory.
+:func:`read_segment` decodes only a segment, :func:`audio_info` only the header.
 
-``torchaudio.load``/``save`` are not used: in torchaudio 2.9 they need
-torchcodec. Reading goes through soundfile (WAV, FLAC, NIST SPHERE, OGG ...).
+``torchaudio.load`` is not used: in torchaudio 2.9 it needs torchcodec. Reading goes
+through soundfile (WAV, FLAC, NIST SPHERE, OGG ...).
 """
 
 import contextlib
-import errno
 import math
 import os
 import struct
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -23,6 +21,17 @@ import numpy as np
 import soundfile as sf
 import torch
 import torchaudio.functional as AF
+
+__all__ = [
+    "SAMPLE_RATE",
+    "READ_BLOCK_SECONDS",
+    "AudioError",
+    "AudioWarning",
+    "resample",
+    "read_audio",
+    "read_segment",
+    "audio_info",
+]
 
 SAMPLE_RATE = 16000
 
@@ -74,115 +83,6 @@ def resample(wav, orig_sr, target_sr=SAMPLE_RATE):
     return AF.resample(wav, int(orig_sr), int(target_sr))
 
 
-def fit_length(wav, num_samples):
-    """Waveforms zero-padded or cropped at the end to ``num_samples`` (last dimension).
-
-    (Noise that should repeat instead is fitted by
-    :func:`speechbrain_sslse.data.mixing.loop_to_length`.)
-
-    Arguments
-    ---------
-    wav : torch.Tensor
-        ``[..., T]`` waveforms (``[T]``, ``[B, T]`` ...).
-    num_samples : int
-        The wanted length.
-
-    Returns
-    -------
-    torch.Tensor
-        ``[..., num_samples]``.
-
-    Example
-    -------
-    >>> fit_length(torch.ones(2, 5), 3).shape, fit_length(torch.ones(2, 5), 7)[0, -1].item()
-    (torch.Size([2, 3]), 0.0)
-    >>> fit_length(torch.ones(2), 4).tolist()
-    [1.0, 1.0, 0.0, 0.0]
-    """
-    if wav.shape[-1] < num_samples:
-        wav = torch.nn.functional.pad(wav, (0, num_samples - wav.shape[-1]))
-    return wav[..., :num_samples]
-
-
-def as_waveforms(x, name="noisy", ndim=None):
-    """Waveforms given as a tensor or numpy array, as float32 in [-1, 1], checked.
-
-    Floats of any precision are cast; int16 and int32 PCM are scaled by 2**15 and
-    2**31; booleans, complex numbers and other integer types are refused, as are
-    NaN and Inf samples (like files holding them).
-
-    Arguments
-    ---------
-    x : torch.Tensor, numpy.ndarray or list
-        Samples.
-    name : str
-        The argument's name, for messages.
-    ndim : int, optional
-        The number of dimensions wanted (``1``: ``[T]``, ``2``: ``[B, T]``).
-
-    Returns
-    -------
-    torch.Tensor
-        float32, same shape.
-
-    Example
-    -------
-    >>> as_waveforms(np.array([[16384, -32768]], dtype=np.int16), ndim=2)
-    tensor([[ 0.5000, -1.0000]])
-    >>> as_waveforms(torch.tensor([0.0, float("nan")]))
-    Traceback (most recent call last):
-    ...
-    ValueError: noisy holds NaN or Inf samples; clean or drop them first
-    """
-    if isinstance(x, (np.ndarray, list, tuple)):
-        x = torch.as_tensor(np.asarray(x))
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor or a numpy array, got {type(x).__name__}")
-    if x.dtype == torch.bool or x.is_complex():
-        raise TypeError(f"{name} is {x.dtype}: pass float samples in [-1, 1] (or int16 / int32 PCM)")
-    if x.dtype == torch.int16:
-        x = x.float() / 32768.0
-    elif x.dtype == torch.int32:
-        x = (x.double() / 2147483648.0).float()
-    elif not x.is_floating_point():
-        raise TypeError(f"{name} is {x.dtype}: pass float samples in [-1, 1] (or int16 / int32 PCM)")
-    x = x.float()
-    if ndim is not None and x.dim() != ndim:
-        shape = "[T] (one waveform)" if ndim == 1 else "[B, T] (a batch; one waveform: wav[None])"
-        raise ValueError(f"{name} must have shape {shape}, got {tuple(x.shape)}")
-    if x.numel() == 0:
-        raise ValueError(f"{name} holds no samples (shape {tuple(x.shape)})")
-    if not bool(torch.isfinite(x).all()):
-        raise ValueError(f"{name} holds NaN or Inf samples; clean or drop them first")
-    return x
-
-
-def as_lengths(lengths, batch):
-    """SpeechBrain relative lengths given as a tensor, numpy array or list, checked: ``[batch]`` in (0, 1].
-
-    Example
-    -------
-    >>> as_lengths([1.0, 0.5], 2)
-    tensor([1.0000, 0.5000], dtype=torch.float64)
-    >>> as_lengths([1.0, 0.0], 2)
-    Traceback (most recent call last):
-    ...
-    ValueError: lengths must be SpeechBrain relative lengths in (0, 1], got [1.0, 0.0]
-    """
-    if isinstance(lengths, (np.ndarray, list, tuple, int, float)):
-        lengths = torch.as_tensor(np.asarray(lengths, dtype=np.float64))
-    if not isinstance(lengths, torch.Tensor):
-        raise TypeError(f"lengths must be a tensor, numpy array or list, got {type(lengths).__name__}")
-    if lengths.dtype == torch.bool or lengths.is_complex():
-        raise TypeError(f"lengths must be real numbers in (0, 1], got {lengths.dtype}")
-    lengths = lengths.double().reshape(-1) if lengths.dim() == 0 else lengths.double()
-    if tuple(lengths.shape) != (batch,):
-        raise ValueError(f"lengths must have shape [{batch}] (one per item), got {tuple(lengths.shape)}")
-    if not bool(((lengths > 0) & (lengths <= 1 + 1e-6)).all()):  # (NaN fails both)
-        raise ValueError(f"lengths must be SpeechBrain relative lengths in (0, 1], got {lengths.tolist()}")
-    return lengths
-
-
 def read_audio(path, sample_rate=SAMPLE_RATE, min_duration=0.0, mono=True):
     """Reads an audio file as float32 mono at ``sample_rate``.
 
@@ -214,6 +114,7 @@ def read_audio(path, sample_rate=SAMPLE_RATE, min_duration=0.0, mono=True):
     Example
     -------
     >>> import tempfile, os
+    >>> from speechbrain_sslse.audio import write_audio
     >>> p = os.path.join(tempfile.mkdtemp(), "x.wav")
     >>> write_audio(p, torch.zeros(2, 44100), 44100)
     >>> read_audio(p).shape
@@ -381,6 +282,7 @@ def read_segment(path, offset, num_samples, sample_rate=SAMPLE_RATE, channel=Non
     Example
     -------
     >>> import tempfile, os
+    >>> from speechbrain_sslse.audio import write_audio
     >>> p = os.path.join(tempfile.mkdtemp(), "x.wav")
     >>> write_audio(p, torch.arange(8000) / 8000, 8000)
     >>> seg = read_segment(p, offset=16000 - 4, num_samples=8)
@@ -421,6 +323,7 @@ def audio_info(path):
     Example
     -------
     >>> import tempfile, os
+    >>> from speechbrain_sslse.audio import write_audio
     >>> p = os.path.join(tempfile.mkdtemp(), "x.wav")
     >>> write_audio(p, torch.zeros(8000), 8000)
     >>> audio_info(p)
@@ -436,123 +339,3 @@ def audio_info(path):
     except Exception as err:
         raise AudioError(f"{path}: not a readable audio file ({err}).", file=path) from err
     return info.samplerate, info.frames, info.channels
-
-
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-@contextlib.contextmanager
-def atomic_path(path):
-    """Yields a temporary path beside ``path``; renames it onto ``path`` on success.
-
-    A crash (or kill) before the end leaves ``path`` untouched and no partial
-    file under its name.
-
-    Example
-    -------
-    >>> import tempfile, os
-    >>> p = os.path.join(tempfile.mkdtemp(), "out.txt")
-    >>> with atomic_path(p) as tmp:
-    ...     _ = open(tmp, "w").write("done")
-    >>> open(p).read()
-    'done'
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-class AudioWriteError(OSError):
-    """An audio file that cannot be written; the message names the file and the reason.
-
-    Arguments
-    ---------
-    message : str
-        ``"<file>: cannot write: <reason>"``.
-    code : int, optional
-        The ``errno`` of the failure, when known (kept as ``.errno``).
-    file : str or Path, optional
-        The file (kept as ``.file``).
-    """
-
-    def __init__(self, message, code=None, file=None):
-        super().__init__(message)
-        self.errno = code
-        self.file = None if file is None else str(file)
-
-
-_SAMPLE_BYTES = {"PCM_S8": 1, "PCM_U8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8}
-
-
-def _write_failure_reason(directory, nbytes, err):
-    """Why writing about ``nbytes`` into ``directory`` failed, for libsndfile's bare "System error"."""
-    with contextlib.suppress(OSError):
-        stat = os.statvfs(directory)
-        free = stat.f_bavail * stat.f_frsize
-        if free < nbytes + 65536:
-            return (
-                f"no space left on device ({free / 1e6:.1f} MB free in {directory}, "
-                f"about {nbytes / 1e6:.1f} MB needed)"
-            )
-    with contextlib.suppress(ImportError, OSError, ValueError):
-        import resource
-
-        limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
-        if limit != resource.RLIM_INFINITY and limit < nbytes + 65536:
-            return f"file size limit (ulimit -f) of {limit} bytes, about {nbytes} bytes needed"
-    return f"the system refused the write ({err}); check the free space, quotas and the disk of {directory}"
-
-
-def write_audio(path, wav, sample_rate=SAMPLE_RATE, subtype="PCM_16", file_format=None):
-    """Writes ``wav`` (``[T]`` or ``[C, T]``, float in [-1, 1]) atomically.
-
-    The format follows the extension (``.wav``, ``.flac``) unless
-    ``file_format`` names a soundfile format (e.g. ``"NIST"`` for TIMIT's SPHERE).
-
-    Raises
-    ------
-    AudioWriteError
-        (an ``OSError``) when the file cannot be written: the message names the file
-        and the reason (no space left on device, read-only file system, permission
-        denied, file size limit ...); nothing is left under the file's name.
-
-    Example
-    -------
-    >>> import tempfile, os
-    >>> p = os.path.join(tempfile.mkdtemp(), "x.flac")
-    >>> write_audio(p, torch.zeros(160), 16000)
-    >>> audio_info(p)[1]
-    160
-    """
-    path = Path(path)
-    if isinstance(wav, torch.Tensor):
-        wav = wav.detach().cpu().float().numpy()
-    wav = np.asarray(wav, dtype=np.float32)
-    if wav.ndim == 2:
-        wav = wav.T  # soundfile wants [T, C]
-    fmt = file_format or {".flac": "FLAC", ".wav": "WAV"}.get(path.suffix.lower())
-    try:
-        with atomic_path(path) as tmp:
-            try:
-                sf.write(tmp, np.clip(wav, -1.0, 1.0), int(sample_rate), subtype=subtype, format=fmt)
-            except sf.LibsndfileError as err:  # libsndfile hides errno ("System error")
-                nbytes = wav.size * _SAMPLE_BYTES.get(subtype, 4) + 1024
-                reason = _write_failure_reason(path.parent, nbytes, err)
-                raise AudioWriteError(f"{path}: cannot write: {reason}", errno.EIO, path) from err
-    except AudioWriteError:
-        raise
-    except OSError as err:  # creating the folder or the temporary file, or renaming it
-        reason = err.strerror or str(err)
-        raise AudioWriteError(f"{path}: cannot write: {reason}", err.errno, path) from err
