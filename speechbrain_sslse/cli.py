@@ -133,7 +133,7 @@ class PeerEnhancer:
 def _peer_names():
     try:
         from .peers import PEERS
-    except ImportError:  # pragma: no cover - peers.py needs only numpy and torch
+    except ImportError:  # pragma: no cover - the peers package needs only numpy and torch
         return []
     return sorted(PEERS)
 

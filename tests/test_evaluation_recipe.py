@@ -231,6 +231,37 @@ def test_evaluate_peer_choices_are_every_peer():
     assert proc.returncode == 2 and "invalid choice" in proc.stderr
 
 
+def test_the_peers_cache_key_covers_every_file_of_the_peers_package(tmp_path):
+    """A peer's enhanced files are reused only under the checksum of all of ``speechbrain_sslse/peers/``
+    (hashed in sorted order): editing any one of its files, or adding one, changes the key."""
+    import shutil
+
+    from recipe_helpers import load_recipe_module
+
+    evaluate = load_recipe_module("evaluation_evaluate", RECIPE / "evaluate.py")
+    package = evaluate.peers_code_path()
+    assert package.is_dir() and (package / "__init__.py").is_file()
+    modules = sorted(p.name for p in package.glob("*.py"))
+    assert len(modules) >= 4, modules  # __init__ and the peers' modules
+    provenance = evaluate.peer_provenance("nsnet2")
+    assert provenance["path"] == str(package) and provenance["sha256"] == evaluate.peers_code_checksum()
+    copy = tmp_path / "peers"
+    shutil.copytree(package, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    key = evaluate.peers_code_checksum(copy)
+    assert key == provenance["sha256"]  # the files' names and contents, not where they are
+    seen = {key}
+    for name in modules:
+        original = (copy / name).read_bytes()
+        (copy / name).write_bytes(original + b"\n# edited\n")
+        edited = evaluate.peers_code_checksum(copy)
+        assert edited not in seen, f"editing {name} left the key unchanged"
+        seen.add(edited)
+        (copy / name).write_bytes(original)
+    assert evaluate.peers_code_checksum(copy) == key
+    (copy / "extra.py").write_text("X = 1\n")
+    assert evaluate.peers_code_checksum(copy) not in seen
+
+
 # --- significance: bootstrap intervals of means and of paired differences ---
 
 

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from speechbrain_sslse import peers
 from speechbrain_sslse.audio import read_audio
 from speechbrain_sslse.data.mixing import mix_at_snr, snr_db
 from speechbrain_sslse.metrics import DNSMOS
 from speechbrain_sslse.peers import (
     PEERS,
     PeerUnavailable,
+    deepfilternet,
     deepfilternet3_delay,
     enhance_with_peer,
     rnnoise_delay,
@@ -117,12 +117,12 @@ def test_unknown_peer_and_wrong_shape_are_refused_clearly(mixture):
 )
 def test_a_missing_package_names_the_command_that_installs_it(name, module, command, monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, module, None)  # the package cannot be imported
-    peers._deepfilternet_runtime.cache_clear()
+    deepfilternet._deepfilternet_runtime.cache_clear()
     try:
         with pytest.raises(PeerUnavailable) as err:
             enhance_with_peer(name, torch.zeros(1600))
     finally:
-        peers._deepfilternet_runtime.cache_clear()
+        deepfilternet._deepfilternet_runtime.cache_clear()
     assert command in str(err.value)
 
 

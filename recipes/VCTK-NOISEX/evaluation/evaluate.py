@@ -202,14 +202,46 @@ def model_provenance(model_dir):
     return {"kind": "model", "path": str(folder), "sha256": folder_checksum(folder, skip_suffixes=(".md",))}
 
 
-def peer_provenance(name):
-    """What a ``--peer`` system is: its function and the checksum of the peers' code."""
+def peers_code_checksum(path=None):
+    """sha256 of the peers' code: every file of the ``speechbrain_sslse.peers`` package.
+
+    The files are hashed in sorted order with their paths (:func:`folder_checksum`; caches
+    and hidden files left out), so that editing, adding or removing any module of the
+    package changes it. A single-module ``peers.py`` (an older installation) is hashed alone.
+
+    Arguments
+    ---------
+    path : str or Path, optional
+        The package folder (or module file); default: the installed ``speechbrain_sslse.peers``.
+
+    Returns
+    -------
+    str
+        Hex digest.
+
+    Example
+    -------
+    >>> len(peers_code_checksum())
+    64
+    """
+    path = peers_code_path() if path is None else Path(path)
+    return folder_checksum(path) if path.is_dir() else sha256_file(path)
+
+
+def peers_code_path():
+    """The installed peers' code: the ``speechbrain_sslse/peers`` folder (or an older ``peers.py``)."""
     path = Path(peers_module.__file__).resolve()
+    return path.parent if path.name == "__init__.py" else path
+
+
+def peer_provenance(name):
+    """What a ``--peer`` system is: its function and the checksum of the peers' code (all of its files)."""
+    path = peers_code_path()
     return {
         "kind": "peer",
         "path": str(path),
         "function": f"speechbrain_sslse.peers.{PEERS[name].__name__}",
-        "sha256": sha256_file(path),
+        "sha256": peers_code_checksum(path),
     }
 
 
