@@ -5,7 +5,7 @@ This module is where the rest of the project, the recipes' yamls
 ``!new:speechbrain_sslse.data.mixing.ChannelAugment``) and packaged models' training
 hyperparameters name these objects; they are defined in
 
-- :mod:`speechbrain_sslse.data.signals`: :func:`power`, :func:`snr_db`,
+- :mod:`speechbrain_sslse.data.signals`: :func:`power`, :func:`level_dbfs`, :func:`snr_db`,
   :func:`loop_to_length`, :func:`mix_at_snr`, :func:`reverberate`, :func:`set_level`
   (single ``[T]`` waveforms);
 - :mod:`speechbrain_sslse.data.channel`: :class:`ChannelAugment` (recording-channel effects);
@@ -20,12 +20,13 @@ True
 
 from .channel import ChannelAugment
 from .onthefly import OnTheFlyMixer
-from .signals import EPS, loop_to_length, mix_at_snr, power, reverberate, set_level, snr_db
+from .signals import EPS, level_dbfs, loop_to_length, mix_at_snr, power, reverberate, set_level, snr_db
 
 __all__ = [
     "EPS",
     "ChannelAugment",
     "OnTheFlyMixer",
+    "level_dbfs",
     "loop_to_length",
     "mix_at_snr",
     "power",

@@ -8,6 +8,8 @@ direct-path alignment and targets). They are also importable from
 :mod:`speechbrain_sslse.data.mixing`.
 """
 
+import math
+
 import torch
 from torchaudio.functional import add_noise, fftconvolve
 
@@ -25,6 +27,30 @@ def power(x):
     4.0
     """
     return x.double().pow(2).mean()
+
+
+def level_dbfs(x, floor=1e-12):
+    """RMS level of a waveform in dB full scale (the level :func:`set_level` sets).
+
+    Arguments
+    ---------
+    x : torch.Tensor
+        ``[T]`` waveform (full scale: samples in [-1, 1]).
+    floor : float
+        Added to the mean power, so that silence gives a finite level (-120 dB).
+
+    Returns
+    -------
+    float
+
+    Example
+    -------
+    >>> round(level_dbfs(0.1 * torch.ones(100)), 1)
+    -20.0
+    >>> level_dbfs(torch.zeros(10))
+    -120.0
+    """
+    return 10.0 * math.log10(float(power(x)) + floor)
 
 
 def snr_db(signal, noise):

@@ -17,7 +17,6 @@ Authors
 """
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
@@ -26,22 +25,11 @@ import torch
 
 from speechbrain_sslse.audio import read_audio
 from speechbrain_sslse.data.assets import split_assets
-from speechbrain_sslse.data.mixing import loop_to_length, mix_at_snr, power, set_level
+from speechbrain_sslse.data.mixing import level_dbfs, loop_to_length, mix_at_snr, set_level
 from speechbrain_sslse.files import write_csv, write_text
-from speechbrain_sslse.metrics import DNSMOS, MetricUnavailable, pesq_wb, stoi
+from speechbrain_sslse.metrics import Evaluator
 
 SAMPLE_RATE = 16000
-
-
-def dbfs(wav):
-    """RMS level of a ``[T]`` waveform in dB full scale.
-
-    Example
-    -------
-    >>> round(dbfs(0.1 * torch.ones(100)), 1)
-    -20.0
-    """
-    return 10.0 * math.log10(float(power(wav)) + 1e-12)
 
 
 def held_out_mixtures(num_files=12, min_seconds=10.0, max_seconds=16.0, snrs=(0.0, 5.0, 10.0), level=-25.0):
@@ -69,18 +57,14 @@ def held_out_mixtures(num_files=12, min_seconds=10.0, max_seconds=16.0, snrs=(0.
     return items
 
 
-def _score(metric, *args):
-    try:
-        return float(metric(*args))
-    except MetricUnavailable:
-        return float("nan")
-
-
 def measure(model_dir, chunks, items, overlap_fraction=0.25, max_overlap=1.0):
     """Rows of the per-chunk-length means (``chunk_seconds, overlap_seconds, stoi, pesq, ...``)."""
     from speechbrain_sslse.inference import SpectrumAwareEnhancer
 
-    dnsmos = DNSMOS(num_threads=1)
+    # the evaluation recipe's scorer: a metric that is missing or fails is NaN (with its reason)
+    evaluator = Evaluator(metrics="stoi,pesq,dnsmos", num_threads=1)
+    for group, reason in evaluator.missing.items():
+        print(f"{group} is not available ({reason}): its column is NaN", file=sys.stderr)
     rows = []
     for chunk in [*chunks, None]:  # None: each file in one piece
         overlap = 0.0 if chunk is None else min(max_overlap, overlap_fraction * chunk)
@@ -95,13 +79,14 @@ def measure(model_dir, chunks, items, overlap_fraction=0.25, max_overlap=1.0):
                     out = enhancer.enhance_batch(noisy[None])[0].float().cpu()
                 else:
                     out = enhancer.enhance_waveform(noisy).float().cpu()
+            score = evaluator.evaluate(out, clean)
             scores.append(
                 {
-                    "stoi": _score(stoi, out, clean),
-                    "pesq": _score(pesq_wb, out, clean),
-                    "dnsmos_ovrl": _score(lambda w: dnsmos(w)["dnsmos_ovrl"], out),
-                    "out_dbfs": dbfs(out),
-                    "in_dbfs": dbfs(noisy),
+                    "stoi": score["stoi"],
+                    "pesq": score["pesq"],
+                    "dnsmos_ovrl": score["dnsmos_ovrl"],
+                    "out_dbfs": level_dbfs(out),
+                    "in_dbfs": level_dbfs(noisy),
                 }
             )
         row = {"chunk_seconds": "whole file" if chunk is None else chunk, "overlap_seconds": overlap}
