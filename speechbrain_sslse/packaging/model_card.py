@@ -24,7 +24,7 @@ def _call_text(node):
     return f"`{yaml_tag(node).split(':', 1)[-1].rsplit('.', 1)[-1]}({args})`"
 
 
-def _fmt(value):
+def _three_decimals(value):
     """A metric value with three decimals (as logged, when it is not a number)."""
     try:
         return f"{float(value):.3f}"
@@ -39,7 +39,7 @@ def _validation_history(run_folder):
         return []
     metrics = ("stoi", "pesq", "dnsmos_ovrl", "quality")
     return [
-        (str(row["epoch"]), *(_fmt(row["valid"][m]) if m in row["valid"] else "" for m in metrics))
+        (str(row["epoch"]), *(_three_decimals(row["valid"][m]) if m in row["valid"] else "" for m in metrics))
         for row in parse_train_log(log)
         if "stoi" in row.get("valid", {})
     ]
@@ -58,7 +58,7 @@ def _checkpoint_line(checkpoint):
     return (
         f"Packaged checkpoint: `{name}` (epoch {meta.get('epoch')}, validation "
         + ", ".join(
-            f"{label} {_fmt(meta.get(key))}"
+            f"{label} {_three_decimals(meta.get(key))}"
             for key, label in scores
             if key in meta or key in ("stoi", "pesq")
         )

@@ -130,7 +130,7 @@ class LossCurve:
         self._write()
 
     def add(self, **row):
-        self.rows.append({key: _fmt(row.get(key, "")) for key in self.FIELDS})
+        self.rows.append({key: _csv_value(row.get(key, "")) for key in self.FIELDS})
         self._write()
 
     def _write(self):
@@ -143,7 +143,8 @@ class LossCurve:
                 writer.writerows(self.rows)
 
 
-def _fmt(value):
+def _csv_value(value):
+    """A number of the history CSV with six significant digits (other values as they are)."""
     return f"{value:.6g}" if isinstance(value, float) else value
 
 
