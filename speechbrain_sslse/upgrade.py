@@ -10,6 +10,8 @@ module names, so the checkpoints of those runs load unchanged. Everything else i
 file is left as it is. The DNS recipe's packaging reads runs through it
 (:func:`speechbrain_sslse.packaging.package_model`), and
 :func:`speechbrain_sslse.packaging.upgrade_model_folder` rewrites a former model folder.
+:func:`load_run_hyperparams` loads a training run's ``hyperparams.yaml`` of any of these
+forms, also one from before the on-the-fly mixer was created in the yaml.
 
 Authors
  * speechbrain-sslse contributors
@@ -24,7 +26,7 @@ from ruamel.yaml.tag import Tag
 
 from .lobes.fusion import FUSIONS
 
-__all__ = ["VOCODER_TAG", "upgrade_vocoder_yaml", "is_former_vocoder"]
+__all__ = ["VOCODER_TAG", "upgrade_vocoder_yaml", "is_former_vocoder", "load_run_hyperparams"]
 
 VOCODER_TAG = "!new:speechbrain_sslse.lobes.SpectrumAwareVocoder"
 # Settings only the former form of the vocoder's entry has.
@@ -210,3 +212,61 @@ def _upgrade_entry(tree, key):
         tree.insert(position + offset, name, part)
     node.clear()  # in place: the aliases of a saved run (modules, checkpointer) point to this node
     node.update(vocoder)
+
+
+# The settings a run's mixer was built from before the yaml created it (``mixer: !new:...``).
+FORMER_MIXER_KEYS = {
+    "segment_seconds": "segment_seconds",
+    "snr_range": "snr_range",
+    "rir_probability": "rir_probability",
+    "t60_range": "t60_range",
+    "level_range": "level_range",
+    "early_ms": "early_reverb_ms",
+    "sample_rate": "sample_rate",
+}
+
+
+def load_run_hyperparams(path, overrides=None):
+    r"""A training run's ``hyperparams.yaml`` loaded, whatever form of the recipe wrote it.
+
+    A vocoder entry of the former form is rewritten by :func:`upgrade_vocoder_yaml`; a run
+    from before the on-the-fly mixer was created in the yaml gets the
+    :class:`~speechbrain_sslse.data.mixing.OnTheFlyMixer` its settings describe (as the
+    recipe built it then), so its validation mixtures are drawn as it drew them.
+
+    Arguments
+    ---------
+    path : str or Path
+        The run's ``hyperparams.yaml``.
+    overrides : dict, optional
+        Hyperparameter overrides, as for ``hyperpyyaml.load_hyperpyyaml``.
+
+    Returns
+    -------
+    dict
+        The loaded hyperparameters (with a ``mixer``).
+
+    Example
+    -------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "hyperparams.yaml"
+    >>> _ = path.write_text(
+    ...     "segment_seconds: 1.0\nsnr_range: [0, 5]\nrir_probability: 0.0\nt60_range: [0.3, 0.5]\n"
+    ...     "level_range: [-30, -20]\nearly_reverb_ms: 50.0\nsample_rate: 16000\n"
+    ... )
+    >>> hparams = load_run_hyperparams(path)
+    >>> type(hparams["mixer"]).__name__, hparams["mixer"].snr_range
+    ('OnTheFlyMixer', (0, 5))
+    """
+    from hyperpyyaml import load_hyperpyyaml
+
+    from .data.mixing import OnTheFlyMixer
+
+    with open(path) as f:
+        text = f.read()
+    text = upgrade_vocoder_yaml(text) or text
+    hparams = load_hyperpyyaml(text, overrides or {})
+    if "mixer" not in hparams:
+        settings = {arg: hparams[key] for arg, key in FORMER_MIXER_KEYS.items()}
+        hparams["mixer"] = OnTheFlyMixer(**settings, augment=hparams.get("augment"))
+    return hparams

@@ -308,3 +308,18 @@ def test_init_from_a_packaged_model_folder_and_refuses_another_architecture(
     with pytest.raises(ValueError, match="another architecture .*shape of generator"):
         train.initialise_from(hparams, Checkpointer(tmp_path / "empty2"))
     assert all(torch.equal(v, hparams["generator"].state_dict()[k]) for k, v in before.items())
+
+
+def test_validation_items_of_a_run_from_before_the_mixer_was_built_in_the_yaml(tiny_mask_run, tmp_path):
+    """A former run (its mixer built from nine settings, no ``mixer:`` entry) draws the same mixtures."""
+    import re
+
+    train = load_recipe_module()
+    text = (tiny_mask_run / "hyperparams.yaml").read_text()
+    former = re.sub(r"^mixer: !new:.*\n(?:[ \t]+.*\n)*", "", text, flags=re.M)
+    assert "OnTheFlyMixer" in text and "OnTheFlyMixer" not in former
+    (tmp_path / "hyperparams.yaml").write_text(former)
+    now, then = train.validation_items(tiny_mask_run), train.validation_items(tmp_path)
+    assert [i for i, _, _ in now] == [i for i, _, _ in then] and len(now) >= 1
+    for (_, noisy, clean), (_, noisy_then, clean_then) in zip(now, then):
+        assert torch.equal(noisy, noisy_then) and torch.equal(clean, clean_then)

@@ -39,7 +39,7 @@ from speechbrain.utils.parameter_transfer import Pretrainer
 from speechbrain_sslse.audio import AudioError, atomic_path, write_audio
 from speechbrain_sslse.metrics import MetricUnavailable, pesq_wb, stoi
 from speechbrain_sslse.packaging import find_checkpoint, package_model
-from speechbrain_sslse.upgrade import upgrade_vocoder_yaml
+from speechbrain_sslse.upgrade import load_run_hyperparams
 
 sys.path.append(os.path.dirname(os.path.abspath(__file__)))
 from dns_prepare import prepare_dns  # noqa: E402
@@ -438,18 +438,9 @@ def validation_items(run_folder, overrides=None):
     list
         ``(id, noisy [T], clean [T])`` per validation mixture.
     """
-    text = (Path(run_folder) / "hyperparams.yaml").read_text()
-    text = upgrade_vocoder_yaml(text) or text  # a run trained before the parts were built in the yaml
-    hparams = load_hyperpyyaml(text, {"output_folder": str(run_folder), **(overrides or {})})
-    if "mixer" not in hparams:  # a run from before the mixer was created in the yaml: its settings
-        from speechbrain_sslse.data.mixing import OnTheFlyMixer
-
-        hparams["mixer"] = OnTheFlyMixer(
-            segment_seconds=hparams["segment_seconds"], snr_range=hparams["snr_range"],
-            rir_probability=hparams["rir_probability"], t60_range=hparams["t60_range"],
-            level_range=hparams["level_range"], early_ms=hparams["early_reverb_ms"],
-            sample_rate=hparams["sample_rate"], augment=hparams.get("augment"),
-        )  # fmt: skip
+    # a run of any former form of the recipe too (speechbrain_sslse.upgrade)
+    overrides = {"output_folder": str(run_folder), **(overrides or {})}
+    hparams = load_run_hyperparams(Path(run_folder) / "hyperparams.yaml", overrides)
     _, valid, _ = dataio_prepare(hparams, Path(hparams["manifest_folder"]))
     return [(item["id"], item["noisy_sig"], item["clean_sig"]) for item in valid]
 
