@@ -55,10 +55,16 @@ def check_current_form(hparams_path):
     Folders packaged before the vocoder's parts were written as modules name them in the
     vocoder's settings; :func:`speechbrain_sslse.packaging.upgrade_model_folder` rewrites them.
     """
+    from ruamel.yaml import YAMLError
+
     from .upgrade import upgrade_vocoder_yaml
 
     path = Path(hparams_path)
-    if path.is_file() and upgrade_vocoder_yaml(path.read_text(encoding="utf-8")) is not None:
+    try:
+        former = path.is_file() and upgrade_vocoder_yaml(path.read_text(encoding="utf-8")) is not None
+    except (YAMLError, ValueError):  # a damaged file: loading it names it (ModelFolderError)
+        return
+    if former:
         raise FormerModelFolderError(
             f"{path}: this model folder was packaged before the vocoder's parts were written as modules; "
             f"rewrite its hyperparams.yaml once with speechbrain_sslse.packaging.upgrade_model_folder"

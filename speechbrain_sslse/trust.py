@@ -18,9 +18,11 @@ therefore loaded (:meth:`speechbrain_sslse.inference.SpectrumAwareEnhancer.from_
   not be in :data:`DENIED` (what runs commands, loads code, pickles or other models,
   downloads, or writes and deletes files).
 - **checkpoints**: every file the ``pretrainer`` lists is read with
-  ``torch.load(..., weights_only=True)``, and so is ``ssl.ckpt`` (s3prl's loaders run
-  with ``torch.load`` held to ``weights_only=True``); a file holding other pickled
-  objects is refused. A model folder cannot download.
+  ``torch.load(..., weights_only=True)``: ``ssl.ckpt`` too, by the SSL encoder's own
+  transfer hook (:meth:`~speechbrain_sslse.lobes.SSLEncoder.load_checkpoint`), and an
+  encoder that names its ``ckpt`` is built by s3prl's loaders with ``torch.load`` held to
+  ``weights_only=True``; a file holding other pickled objects is refused. A model folder
+  cannot download.
 
 The rules are checked on the file as written and again after references and overrides
 are resolved; a refusal names the file, the line and the fix (:class:`ModelCodeError`).
@@ -367,7 +369,12 @@ def load_pretrained_weights(pretrainer, folder, trust=False):
     """Loads the files of a model folder's ``pretrainer`` into its objects, weights only.
 
     Each path must be a local file, inside ``folder`` unless ``trust`` (nothing is
-    fetched or downloaded), and is read with ``torch.load(..., weights_only=True)``.
+    fetched or downloaded), and is read with ``torch.load(..., weights_only=True)``: by
+    SpeechBrain's parameter transfer, or by the object's own transfer hook where the
+    project defines one (:meth:`~speechbrain_sslse.lobes.SSLEncoder.load_checkpoint` for
+    ``ssl.ckpt``, which falls back to pickle only with ``trust``). The files load in the
+    pretrainer's order (the SSL encoder's before the vocoder's, whose fingerprint check
+    needs the encoder's weights).
 
     Raises
     ------
@@ -376,6 +383,8 @@ def load_pretrained_weights(pretrainer, folder, trust=False):
     FileNotFoundError
         A listed file is missing.
     """
+    from speechbrain.utils.checkpoints import DEFAULT_TRANSFER_HOOKS, get_default_hook
+
     folder = Path(folder).resolve()
     for name, obj in pretrainer.loadables.items():
         if not pretrainer.is_loadable(name):
@@ -393,7 +402,12 @@ def load_pretrained_weights(pretrainer, folder, trust=False):
             raise ModelCodeError(
                 f"{folder}: the pretrainer's {name!r} is not a module ({type(obj).__name__})"
             )
-        _weights_only_transfer(obj, path)
+        hook = get_default_hook(obj, DEFAULT_TRANSFER_HOOKS)
+        if str(getattr(hook, "__module__", "")).startswith("speechbrain_sslse."):
+            with model_folder_trust(trust):  # the project's hooks read weights only unless trusted
+                hook(obj, path)
+        else:
+            _weights_only_transfer(obj, path)
 
 
 # --- checkpoints ----------------------------------------------------------------------------------

@@ -233,12 +233,15 @@ def shipped_copy(tmp_path_factory):
 
 
 def altered(base, tmp_path, extra_yaml="", name="m"):
-    """A copy of ``base`` (links to its checkpoints) whose hyperparams.yaml ends with ``extra_yaml``."""
+    """A copy of ``base`` (hard links to its checkpoints) whose hyperparams.yaml ends with ``extra_yaml``.
+
+    Hard links, not symbolic ones: the pretrainer refuses files that resolve outside the folder.
+    """
     folder = tmp_path / name
     folder.mkdir()
     for item in base.iterdir():
         if item.name != "hyperparams.yaml":
-            (folder / item.name).symlink_to(item)
+            os.link(item, folder / item.name)
     (folder / "hyperparams.yaml").write_text((base / "hyperparams.yaml").read_text() + extra_yaml)
     return folder
 

@@ -42,6 +42,13 @@ def test_package_writes_a_model_folder_with_a_model_card(model_dir):
     state = torch.load(model_dir / "vocoder.ckpt", weights_only=True)
     assert not [k for k in state if k.startswith("encoder.upstream.")]
     assert not [p for p in model_dir.parent.iterdir() if p.name.startswith(".")]  # no staging left
+    # the SSL encoder is built from its architecture (read from the run's checkpoint), its weights
+    # loaded by the pretrainer, the encoder's before the vocoder's
+    hparams = (model_dir / "hyperparams.yaml").read_text()
+    assert "    architecture:\n        transformer:\n            input_dim: -1\n" in hparams
+    assert "\n    ckpt:" not in hparams
+    loadables = "    loadables:\n        ssl_encoder: !ref <ssl_encoder>\n        vocoder: !ref <vocoder>\n"
+    assert loadables in hparams
 
 
 def test_package_refuses_what_it_cannot_package(trained_run, tmp_path, model_dir):

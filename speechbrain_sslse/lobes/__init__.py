@@ -2,6 +2,7 @@
 
 - :mod:`.upstreams`: the registry of s3prl upstream names (:func:`list_upstreams`, :func:`resolve_upstream`).
 - :mod:`.ssl_encoder`: :class:`SSLEncoder` (any s3prl upstream, frozen, all hidden states).
+- :mod:`.upstream_architecture`: TERA built from its architecture, its weights loaded later.
 - :mod:`.layer_combination`: :class:`LayerCombination` of the hidden states.
 - :mod:`.lengths`: relative lengths to samples, equal-length groups of a padded batch.
 - :mod:`.spectrum`: :class:`NoisySpectrum` on the SSL frame grid.

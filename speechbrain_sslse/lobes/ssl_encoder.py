@@ -5,22 +5,29 @@ WavLM, wav2vec 2.0 and every other s3prl upstream), resolved by the registry of
 :mod:`.upstreams`. The other concepts that lived in this module have their own now and
 are re-exported here under their former names: the upstream registry (:mod:`.upstreams`),
 the length utilities (:mod:`.lengths`) and :class:`LayerCombination`
-(:mod:`.layer_combination`).
+(:mod:`.layer_combination`); TERA built from its architecture: :mod:`.upstream_architecture`.
 
 Authors
  * speechbrain-sslse contributors
 """
 
 import contextlib
+import functools
 import logging
 import warnings
 from pathlib import Path
 
 import torch
+from speechbrain.utils.checkpoints import (
+    hook_on_loading_state_dict_checkpoint,
+    mark_as_transfer,
+    register_checkpoint_hooks,
+)
 from torch import nn
 
 from .layer_combination import LayerCombination
 from .lengths import absolute_lengths, length_groups
+from .upstream_architecture import build_from_architecture, load_states, load_weights, plain
 from .upstreams import (
     UpstreamUnavailableError,
     _local_loader_name,
@@ -51,6 +58,7 @@ class CheckpointError(RuntimeError):
     """A checkpoint that s3prl cannot read (missing, corrupt, or of another model)."""
 
 
+@register_checkpoint_hooks
 class SSLEncoder(nn.Module):
     """An s3prl upstream returning all of its hidden states, frozen by default.
 
@@ -59,7 +67,10 @@ class SSLEncoder(nn.Module):
     ``"wavlm_local"``, ``"wav2vec2_local"``, ...) with ``ckpt=PATH``, or a model
     name with ``ckpt=PATH`` (``upstream="tera", ckpt=PATH`` means ``tera_local``).
     A model name without ``ckpt`` would download from the s3prl model hub, which is
-    refused unless ``allow_download=True``.
+    refused unless ``allow_download=True``. With ``architecture`` instead of ``ckpt``
+    (TERA), the upstream is built from its architecture with random weights, opening no
+    file, and :meth:`load_checkpoint` loads the weights later: what a model folder's
+    ``hyperparams.yaml`` does, its ``pretrainer`` loading ``ssl.ckpt``.
 
     Each waveform is encoded exactly as it would be alone: waveforms of equal
     length are encoded together, those of different lengths separately (s3prl's
@@ -88,6 +99,10 @@ class SSLEncoder(nn.Module):
         values (it is always read with ``weights_only=True`` first). Default: yes, with
         a warning, for a checkpoint you name; while a model folder loads, the folder's
         trust decides (``trust_model_code``, see :mod:`speechbrain_sslse.trust`).
+    architecture : dict, optional
+        The upstream's architecture, as
+        :func:`~speechbrain_sslse.lobes.upstream_architecture.checkpoint_architecture` reads
+        it from a checkpoint (TERA only; not with ``ckpt``).
     **upstream_kwargs
         Passed to the s3prl entry function.
 
@@ -123,25 +138,33 @@ class SSLEncoder(nn.Module):
         freeze=True,
         allow_download=False,
         trust_checkpoint=None,
+        architecture=None,
         **upstream_kwargs,
     ):
-        from ..trust import (
-            TRUST_FIX,
-            checkpoint_trust,
-            in_model_folder,
-            is_pickle_refusal,
-            weights_only_loads,
-        )
+        from ..trust import TRUST_FIX, in_model_folder, weights_only_loads
 
         super().__init__()
         self.freeze = freeze
+        self.trust_checkpoint = trust_checkpoint
         self._ckpt_path = None if ckpt is None else str(ckpt)
+        self.architecture = None if architecture is None else plain(architecture)
+        self._weights_loaded = architecture is None  # else: by load_checkpoint
         if allow_download and in_model_folder() is False:
             raise CheckpointError(
                 f"a model folder may not download its SSL encoder ({upstream}); {TRUST_FIX}"
             )
-        self.name, args = self._select(upstream, ckpt, allow_download)
-        loader = resolve_upstream(self.name)
+        if architecture is not None:
+            if ckpt is not None or upstream_kwargs:
+                raise ValueError(
+                    "SSLEncoder(architecture=...) builds the upstream with random weights, loaded later "
+                    "by load_checkpoint: it takes no ckpt and no upstream options"
+                )
+            self.name = _local_loader_name(upstream)
+            resolve_upstream(self.name)  # s3prl's module, after the project's patches (_compat)
+            make = functools.partial(build_from_architecture, self.name, self.architecture)
+        else:
+            self.name, args = self._select(upstream, ckpt, allow_download)
+            make = functools.partial(resolve_upstream(self.name), *args, **upstream_kwargs)
 
         def build(weights_only):
             quiet = _quiet("building " + self.name)
@@ -149,36 +172,9 @@ class SSLEncoder(nn.Module):
             with torch.random.fork_rng(devices=[]), quiet, warnings.catch_warnings(), safe:
                 # s3prl's feature extractors build mel filterbanks with empty bands; harmless
                 warnings.filterwarnings("ignore", message="At least one mel filterbank has all zero values")
-                return loader(*args, **upstream_kwargs)
+                return make()
 
-        try:
-            try:  # s3prl unpickles checkpoints: weights only first
-                self.upstream = build(weights_only=True)
-            except Exception as err:
-                if ckpt is None or not is_pickle_refusal(err):
-                    raise
-                if not checkpoint_trust(trust_checkpoint):
-                    raise CheckpointError(
-                        f"{ckpt} holds pickled Python objects besides tensors and plain values, and "
-                        f"unpickling them can run code: it was not loaded; {TRUST_FIX}"
-                    ) from None
-                logger.warning(
-                    "%s holds pickled Python objects besides tensors and plain values: loading it with "
-                    "pickle (which can run code), as s3prl does; only use checkpoints you trust",
-                    ckpt,
-                )
-                self.upstream = build(weights_only=False)
-        except CheckpointError:
-            raise
-        except Exception as err:
-            if ckpt is None:
-                raise
-            raise CheckpointError(
-                f"s3prl's {self.name} cannot load the checkpoint {ckpt} "
-                f"({type(err).__name__}: {err}). Pass a {self.name} checkpoint in s3prl's format "
-                f"(speechbrain_sslse.testing writes TERA, HuBERT, WavLM and wav2vec 2.0 ones), "
-                f"or pick the upstream that matches the file."
-            ) from err
+        self.upstream = self._weights_only_first(ckpt, build)  # s3prl unpickles checkpoints
         if freeze:
             for param in self.upstream.parameters():
                 param.requires_grad_(False)
@@ -212,6 +208,12 @@ class SSLEncoder(nn.Module):
     def _restore_frozen_upstream(self, state_dict, prefix, *args):
         """Checks the fingerprint of a checkpoint and fills in the frozen upstream's weights."""
         saved = state_dict.get(prefix + "fingerprint")
+        if saved is not None and self.freeze and not self._weights_loaded:
+            raise CheckpointError(
+                f"the weights of this SSL encoder ({self.name}, built from its architecture) are not loaded "
+                "yet: load its checkpoint first (load_checkpoint; a model folder's pretrainer lists "
+                "ssl_encoder before vocoder)"
+            )
         if saved is not None and not torch.allclose(
             saved.double().cpu(), self.fingerprint.double().cpu(), rtol=1e-6, atol=1e-6
         ):
@@ -223,6 +225,85 @@ class SSLEncoder(nn.Module):
         if self.freeze:
             for key, value in self.upstream.state_dict().items():
                 state_dict.setdefault(prefix + "upstream." + key, value)
+
+    @mark_as_transfer
+    def load_checkpoint(self, path):
+        """Loads the encoder's weights from ``path`` (SpeechBrain's ``Pretrainer`` calls this).
+
+        Built from ``architecture``, ``path`` is a checkpoint in s3prl's format of that
+        architecture (a model folder's ``ssl.ckpt``): the upstream's weights are loaded
+        from it and the fingerprint follows them. Otherwise ``path`` is a state dict of
+        this module, loaded as SpeechBrain transfers parameters (non-strict). Either way
+        the file is read as ``ckpt`` is: weights only first, with pickle only where
+        trusted (``trust_checkpoint``; a model folder's trust while it loads).
+
+        Arguments
+        ---------
+        path : str or Path
+            The checkpoint.
+
+        Example
+        -------
+        >>> import tempfile, os
+        >>> from speechbrain_sslse.testing import write_tiny_tera
+        >>> from speechbrain_sslse.lobes.upstream_architecture import checkpoint_architecture
+        >>> ckpt = write_tiny_tera(os.path.join(tempfile.mkdtemp(), "tera.ckpt"), seed=0)
+        >>> architecture = checkpoint_architecture(torch.load(ckpt, weights_only=True))
+        >>> encoder = SSLEncoder("tera_local", architecture=architecture)  # random weights
+        >>> encoder.load_checkpoint(ckpt)
+        >>> torch.equal(encoder.fingerprint, SSLEncoder("tera", ckpt=ckpt).fingerprint)
+        True
+        """
+        states = self._weights_only_first(path, functools.partial(load_states, path))
+        if self.architecture is None:
+            state = hook_on_loading_state_dict_checkpoint(states)
+            missing, unused = self.load_state_dict(state, strict=False)  # as SpeechBrain transfers
+            for key in missing + unused:
+                logger.warning("%s: %s parameters %s", path, "no" if key in missing else "unused", key)
+            return
+        try:
+            with _quiet("loading " + str(path)):
+                load_weights(self.upstream, self.architecture, states)
+        except (ValueError, TypeError, KeyError, AttributeError) as err:
+            raise CheckpointError(
+                f"{path} is not a {self.name} checkpoint of this SSL encoder's architecture ({err}); "
+                "load the checkpoint the model was trained with (its ssl.ckpt)"
+            ) from None
+        self.fingerprint.copy_(self._fingerprint())
+        self._ckpt_path, self._weights_loaded = str(path), True
+
+    def _weights_only_first(self, ckpt, attempt):
+        """``attempt(True)`` (weights only); ``attempt(False)`` if ``ckpt`` holds pickles and is trusted."""
+        from ..trust import TRUST_FIX, checkpoint_trust, is_pickle_refusal
+
+        try:
+            try:
+                return attempt(True)
+            except Exception as err:
+                if ckpt is None or not is_pickle_refusal(err):
+                    raise
+            if not checkpoint_trust(self.trust_checkpoint):
+                raise CheckpointError(
+                    f"{ckpt} holds pickled Python objects besides tensors and plain values, and "
+                    f"unpickling them can run code: it was not loaded; {TRUST_FIX}"
+                )
+            logger.warning(
+                "%s holds pickled Python objects besides tensors and plain values: loading it with "
+                "pickle (which can run code), as s3prl does; only use checkpoints you trust",
+                ckpt,
+            )
+            return attempt(False)
+        except CheckpointError:
+            raise
+        except Exception as err:
+            if ckpt is None:
+                raise
+            raise CheckpointError(
+                f"s3prl's {self.name} cannot load the checkpoint {ckpt} "
+                f"({type(err).__name__}: {err}). Pass a {self.name} checkpoint in s3prl's format "
+                f"(speechbrain_sslse.testing writes TERA, HuBERT, WavLM and wav2vec 2.0 ones), "
+                f"or pick the upstream that matches the file."
+            ) from err
 
     @staticmethod
     def _select(upstream, ckpt, allow_download):

@@ -5,7 +5,9 @@ own yaml entries, as ruamel nodes with references and overrides resolved
 (:func:`run_tree`, :func:`vocoder_parts`); a reference to an attribute of a built object
 (``!ref <ssl_encoder.hidden_size>``) is written out as the value the run built, so the
 model folder states its sizes. :func:`model_hyperparams` fills them into the template
-(``assets/templates/inference.yaml``) with the inference settings.
+(``assets/templates/inference.yaml``) with the inference settings and the SSL encoder's
+architecture (:func:`ssl_architecture`, read from its checkpoint): the folder's yaml then
+opens no file as it loads, and its pretrainer loads ``ssl.ckpt`` and ``vocoder.ckpt``.
 
 Authors
  * speechbrain-sslse contributors
@@ -17,13 +19,14 @@ from pathlib import Path
 
 from hyperpyyaml import resolve_references
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
 from ruamel.yaml.error import CommentMark
 from ruamel.yaml.tag import Tag
 from ruamel.yaml.tokens import CommentToken
 
 import speechbrain_sslse
 
+from ..lobes.upstream_architecture import ARCHITECTURE_UPSTREAMS, checkpoint_architecture, load_states
 from ..upgrade import VOCODER_TAG
 from .errors import PackagingError
 
@@ -36,6 +39,7 @@ __all__ = [
     "run_tree",
     "vocoder_parts",
     "set_generator_settings",
+    "ssl_architecture",
     "model_hyperparams",
 ]
 
@@ -136,19 +140,93 @@ def set_generator_settings(generator, settings, family, source):
     return notes + [""] if notes else []
 
 
-def model_hyperparams(parts, ssl_upstream, source_note, inference=None):
-    """The model folder's hyperparams.yaml: the inference template with the run's parts filled in."""
+def _end_with(node, line_end):
+    """Gives a block map's last line (its last key, in its innermost block map) the ``line_end`` comment."""
+    while True:
+        last = list(node)[-1]
+        value = node[last]
+        if not isinstance(value, CommentedMap) or not value or value.fa.flow_style():
+            break
+        node = value
+    node.ca.items[last] = line_end
+
+
+def _architecture_node(architecture):
+    """The SSL encoder's architecture as a yaml block, its innermost maps on one line each."""
+    node = CommentedMap()
+    for key, value in architecture.items():
+        if isinstance(value, dict):
+            value = _architecture_node(value)
+            if all(not isinstance(v, dict | list) for v in value.values()) and len(value) <= 6:
+                value.fa.set_flow_style()
+        node[key] = value
+    return node
+
+
+def _set_ssl_encoder(tree, ssl_upstream, architecture):
+    """The template's SSL encoder: built from its architecture, or from ``ckpt`` when there is none."""
+    encoder = tree["ssl_encoder"]
+    encoder["upstream"] = ssl_upstream
+    line_end = encoder.ca.items.pop("architecture", None)  # the blank line and comment below it
+    if architecture is not None:
+        encoder["architecture"] = _architecture_node(architecture)
+    else:
+        del encoder["architecture"]
+        encoder["ckpt"] = TaggedScalar("<model_dir>/ssl.ckpt", tag="!ref")
+        for section in ("loadables", "paths"):  # the encoder loads ssl.ckpt itself
+            del tree["pretrainer"][section]["ssl_encoder"]
+    if line_end is not None:
+        _end_with(encoder, line_end)
+
+
+def ssl_architecture(upstream, ckpt):
+    """The SSL encoder's architecture for a model folder's yaml, read (weights only) from its checkpoint.
+
+    Arguments
+    ---------
+    upstream : str
+        The s3prl entry of the encoder (``SSLEncoder.name``).
+    ckpt : str or Path
+        Its checkpoint (the model folder's ``ssl.ckpt``).
+
+    Returns
+    -------
+    dict or None
+        None when the upstream cannot be built from an architecture (not TERA) or the
+        checkpoint does not load weights-only: the folder's encoder then loads ``ssl.ckpt``
+        itself, as it is built.
+    """
+    from ..trust import is_pickle_refusal
+
+    if upstream not in ARCHITECTURE_UPSTREAMS:
+        return None
+    try:
+        states = load_states(ckpt, weights_only=True)
+    except Exception as err:
+        if is_pickle_refusal(err):
+            return None
+        raise
+    return checkpoint_architecture(states)
+
+
+def model_hyperparams(parts, ssl_upstream, source_note, inference=None, ssl_architecture=None):
+    """The model folder's hyperparams.yaml: the inference template with the run's parts filled in.
+
+    ``ssl_architecture`` (see :func:`ssl_architecture`) builds the SSL encoder from its
+    architecture, the pretrainer loading ``ssl.ckpt``; without it the encoder loads
+    ``ssl.ckpt`` as it is built (``ckpt: !ref <model_dir>/ssl.ckpt``).
+    """
     yaml = _yaml()
     with open(INFERENCE_TEMPLATE, encoding="utf-8") as f:
         tree = yaml.load(f)
     for key, value in {**INFERENCE_DEFAULTS, **(inference or {})}.items():
         tree[key] = value
-    tree["ssl_encoder"]["upstream"] = ssl_upstream
+    _set_ssl_encoder(tree, ssl_upstream, ssl_architecture)
     for key, node in parts.items():
         tree.ca.items.pop(key, None)  # the template's line ends (placeholders): the part ends with one
         tree[key] = node
         if isinstance(node, dict) and node:
-            node.ca.items[list(node)[-1]] = [None, None, CommentToken("\n\n", CommentMark(0), None), None]
+            _end_with(node, [None, None, CommentToken("\n\n", CommentMark(0), None), None])
     header = tree.ca.comment[1][-1]  # the template's header ends with a blank line
     header.value = header.value.rstrip("\n") + (
         f"\n# Packaged by speechbrain-sslse {speechbrain_sslse.__version__} {source_note}.\n\n"

@@ -23,7 +23,7 @@ from ..files import sha256_file
 from ..upgrade import upgrade_vocoder_yaml
 from .checkpoints import calibrate_output_level, find_checkpoint
 from .errors import PackagingError
-from .hparams import model_hyperparams, run_tree, set_generator_settings, vocoder_parts
+from .hparams import model_hyperparams, run_tree, set_generator_settings, ssl_architecture, vocoder_parts
 from .model_card import model_card
 from .run import recorded_settings, run_path, training_folder
 
@@ -157,6 +157,7 @@ def package_model(
                     )
                     if value is not None
                 },
+                ssl_architecture(vocoder.encoder.name, ssl_ckpt),
             )
         )
         layer_weights = run_folder / "layer_weights.csv"
