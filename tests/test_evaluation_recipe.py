@@ -483,7 +483,7 @@ def test_a_changed_model_is_enhanced_and_scored_again(mini_testset, tmp_path, ti
     out = tmp_path / "eval_provenance"
     args = [
         "--manifest", mini_testset / "manifest.csv", "--output_dir", out, "--metrics", "stoi",
-        "--model", f"mine={model}", "--max_files", 2, "--listen_per_snr", 0,
+        "--model", f"mine={model}", "--max_files", 2, "--listen_per_snr", 0, "--precision", "fp32",
     ]  # fmt: skip
     run("evaluate.py", *args)
     enhanced = sorted((out / "enhanced" / "mine").glob("*.wav"))
@@ -494,7 +494,8 @@ def test_a_changed_model_is_enhanced_and_scored_again(mini_testset, tmp_path, ti
     stamp = json.loads((out / "enhanced" / "mine" / "source.json").read_text())
     assert stamp["sha256"] == info["sha256"]
     table = (out / "table.md").read_text()
-    assert f"model folder `{model.resolve()}` (sha256 of its files {info['sha256'][:12]})" in table
+    assert f"model folder `{model.resolve()}` (sha256 of its files {info['sha256'][:12]}; fp32)" in table
+    assert info["precision"] == "fp32"
     rows = [r for r in read_rows(out / "per_file.csv") if r["system"] == "mine"]
     assert len(rows) == 2 and all(r["system_sha256"] == info["sha256"] for r in rows)
 
@@ -508,6 +509,14 @@ def test_a_changed_model_is_enhanced_and_scored_again(mini_testset, tmp_path, ti
     proc = run("evaluate.py", *args)
     assert "0 rows to score (6 already scored)" in proc.stderr
     assert {p.name: p.stat().st_mtime_ns for p in enhanced} == mtimes
+
+    # the same model in bf16: another version of it, enhanced and scored again; back in fp32 likewise
+    proc = run("evaluate.py", *args[:-1], "bf16")
+    assert "enhancing them again" in proc.stderr and "2 rows to score (4 already scored)" in proc.stderr
+    rows = [r for r in read_rows(out / "per_file.csv") if r["system"] == "mine"]
+    assert all(r["system_sha256"] == info["sha256"] + ":bf16" for r in rows)
+    proc = run("evaluate.py", *args)
+    assert "2 rows to score (4 already scored)" in proc.stderr
 
     # another model under the same folder and name: enhanced again, scored again
     _perturb_model(model)

@@ -62,6 +62,7 @@ from tqdm import tqdm
 
 import speechbrain_sslse.peers as peers_module
 from speechbrain_sslse.audio import SAMPLE_RATE, AudioError, read_audio, write_audio
+from speechbrain_sslse.fast import resolve_precision
 from speechbrain_sslse.files import read_csv, sha256_file, write_csv, write_text
 from speechbrain_sslse.metrics import GROUPS, Evaluator, default_nisqa_path, parse_metrics
 from speechbrain_sslse.metrics.listening import write_listening_page
@@ -120,6 +121,13 @@ def parse_args(argv=None):
     p.add_argument("--nisqa_path", default=None, help=f"NISQA v2 nisqa.tar (default {default_nisqa_path()})")
     p.add_argument("--speaker_model", default="ge2e", help="'ge2e' or 'ecapa:/path/to/model_folder'")
     p.add_argument("--device", default="cpu")
+    p.add_argument(
+        "--precision",
+        default="auto",
+        choices=["auto", "fp32", "bf16", "fp16"],
+        help="inference precision of the --model systems (auto: bf16 on a CPU with native bf16, "
+        "fp32 on other CPUs; recorded in model_info.json)",
+    )
     p.add_argument("--num_threads", type=int, default=0, help="torch/ONNX Runtime threads (0: default)")
     p.add_argument("--no_reference_rows", action="store_true", help="skip the distorted and clean rows")
     p.add_argument("--max_files", type=int, default=0, help="score only the first N manifest items (debug)")
@@ -190,16 +198,19 @@ def folder_checksum(folder, pattern="**/*", skip_suffixes=()):
     return digest.hexdigest()
 
 
-def model_provenance(model_dir):
-    """What a ``--model`` system is: ``{"kind": "model", "path", "sha256"}`` of its folder.
+def model_provenance(model_dir, precision="fp32"):
+    """What a ``--model`` system is: ``{"kind": "model", "path", "sha256", "precision"}``.
 
-    The checksum covers every file but the model card (``*.md``): writing the test results
-    into the card (``ship_model.py``) does not make the scored rows stale.
+    The checksum covers every file of the folder but the model card (``*.md``): writing the
+    test results into the card (``ship_model.py``) does not make the scored rows stale.
+    ``precision`` is the resolved inference precision (``fp32``, ``bf16``): files enhanced
+    in another precision are enhanced again.
     """
     from speechbrain_sslse.inference import check_model_folder
 
     folder = check_model_folder(model_dir).resolve()
-    return {"kind": "model", "path": str(folder), "sha256": folder_checksum(folder, skip_suffixes=(".md",))}
+    checksum = folder_checksum(folder, skip_suffixes=(".md",))
+    return {"kind": "model", "path": str(folder), "sha256": checksum, "precision": precision}
 
 
 def peers_code_checksum(path=None):
@@ -259,12 +270,13 @@ def prepare_enhanced_dir(out_dir, provenance):
     out_dir : Path
         ``<output_dir>/enhanced/<name>``.
     provenance : dict
-        The current system (``kind``, ``path``, ``sha256``), written to ``out_dir/source.json``.
+        The current system (``kind``, ``path``, ``sha256``, a model's ``precision``), written
+        to ``out_dir/source.json``.
 
     Returns
     -------
     bool
-        True when files of another model (another checksum, or an unrecorded one) were
+        True when files of another model (another checksum or precision, or an unrecorded one) were
         removed, so that every file is enhanced again.
     """
     stamp = out_dir / STAMP
@@ -275,15 +287,17 @@ def prepare_enhanced_dir(out_dir, provenance):
         except ValueError:
             old = {}
     old_sha = old.get("sha256") if isinstance(old, dict) else None
+    old_version = system_version(old) if old_sha else None
     wavs = sorted(out_dir.glob("*.wav")) if out_dir.is_dir() else []
-    cleared = bool(wavs) and old_sha != provenance["sha256"]
+    cleared = bool(wavs) and old_version != system_version(provenance)
     if cleared:
         made_by = "an unrecorded model (no source.json)"
         if old_sha:
-            made_by = f"{old.get('path')} (sha256 {old_sha[:12]})"
+            made_by = f"{old.get('path')} (sha256 {old_version[:12]}{old_version[64:]})"
         logger.warning(
-            "%s: its %d files were made by %s, not by %s (sha256 %s): enhancing them again",
+            "%s: its %d files were made by %s, not by %s (sha256 %s%s): enhancing them again",
             out_dir, len(wavs), made_by, provenance["path"], provenance["sha256"][:12],
+            system_version(provenance)[64:],
         )  # fmt: skip
         for wav in wavs:
             wav.unlink()
@@ -293,7 +307,7 @@ def prepare_enhanced_dir(out_dir, provenance):
     return cleared
 
 
-def enhance_with_model(model_dir, items, out_dir, device):
+def enhance_with_model(model_dir, items, out_dir, device, precision="auto"):
     """Enhances every noisy file with a packaged model (files already written are kept)."""
     from speechbrain_sslse.inference import SpectrumAwareEnhancer
 
@@ -301,7 +315,9 @@ def enhance_with_model(model_dir, items, out_dir, device):
     todo = [it for it in items if not (out_dir / f"{it['id']}.wav").is_file()]
     if not todo:
         return out_dir
-    enhancer = SpectrumAwareEnhancer.from_hparams(source=str(model_dir), run_opts={"device": device})
+    enhancer = SpectrumAwareEnhancer.from_hparams(
+        source=str(model_dir), run_opts={"device": device}, precision=precision
+    )
     for it in tqdm(todo, desc=f"enhancing ({Path(model_dir).name})", unit="file"):
         enhancer.enhance_file(it["noisy"], str(out_dir / f"{it['id']}.wav"))
     return out_dir
@@ -359,11 +375,28 @@ def fieldnames(groups):
     return BASE_FIELDS + [c for g in GROUPS if g in groups for c in GROUPS[g]] + ["missing", "system_sha256"]
 
 
+def system_version(record):
+    """What a scored row records of its system (``system_sha256``): the checksum, and the precision.
+
+    A model run in a precision other than fp32 is another version of it: ``<sha256>:bf16``.
+
+    Example
+    -------
+    >>> system_version({"kind": "model", "sha256": "ab12", "precision": "bf16"})
+    'ab12:bf16'
+    >>> system_version({"kind": "peer", "sha256": "cd34"})
+    'cd34'
+    """
+    precision = record.get("precision", "fp32")
+    return record["sha256"] + ("" if precision == "fp32" else f":{precision}")
+
+
 def describe_system(name, record):
     """One line of table.md saying what a system is and its checksum."""
     sha = record.get("sha256", "")[:12]
     if record.get("kind") == "model":
-        return f"system `{name}`: model folder `{record['path']}` (sha256 of its files {sha})"
+        precision = record.get("precision", "fp32")
+        return f"system `{name}`: model folder `{record['path']}` (sha256 of its files {sha}; {precision})"
     if record.get("kind") == "peer":
         return f"system `{name}`: peer `{record['function']}` (`{record['path']}`, sha256 {sha})"
     return f"system `{name}`: enhanced files in `{record.get('path')}` (sha256 of its WAV files {sha})"
@@ -527,9 +560,11 @@ def main(argv=None):
             if not sep:
                 single = len(args.model) == 1 and args.model_name
                 name = args.model_name if single else Path(folder).resolve().name
-            provenance[name] = model_provenance(folder)
+            provenance[name] = model_provenance(folder, resolve_precision(args.precision, args.device))
             prepare_enhanced_dir(out / "enhanced" / name, provenance[name])
-            systems[name] = enhance_with_model(folder, items, out / "enhanced" / name, args.device)
+            systems[name] = enhance_with_model(
+                folder, items, out / "enhanced" / name, args.device, provenance[name]["precision"]
+            )
         for peer in args.peer:
             provenance[peer] = peer_provenance(peer)
             prepare_enhanced_dir(out / "enhanced" / peer, provenance[peer])
@@ -563,7 +598,7 @@ def main(argv=None):
     all_groups = [g for g in GROUPS if g in set(groups) | old_groups]
     fields = fieldnames(all_groups)
 
-    shas = {name: record["sha256"] for name, record in provenance.items()}
+    shas = {name: system_version(record) for name, record in provenance.items()}
     stale = {}  # rows made by another model (or other files) under the same system name
     for system, item, _, _ in jobs:
         key = (system, item["id"])
