@@ -34,13 +34,14 @@ def worker(args):
     from speechbrain.dataio.batch import PaddedBatch
 
     sys.path.insert(0, str(RECIPE))
+    import run_setup
     import train as recipe
 
     torch.set_num_threads(args.threads)
     hparams_file = RECIPE / "hparams" / f"{args.system}.yaml"
-    paper = recipe.override_args(recipe.OVERRIDES_FOLDER / "paper.args") if args.paper else []
+    paper = run_setup.override_args(run_setup.OVERRIDES_FOLDER / "paper.args") if args.paper else []
     _, _, overrides = sb.parse_arguments([str(hparams_file), *paper, f"--output_folder={args.workdir}"])
-    overrides = recipe.parse_overrides(overrides)
+    overrides = run_setup.parse_overrides(overrides)
     if args.generator_channels:
         overrides["generator_channels"] = args.generator_channels
     if args.generator_preset:

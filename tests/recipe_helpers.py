@@ -1,5 +1,6 @@
 """Helpers shared by the tests that run the DNS enhancement recipe in-process."""
 
+import importlib
 import importlib.util
 import sys
 from pathlib import Path
@@ -20,7 +21,17 @@ def load_recipe_module(name="dns_enhancement_train", path=DNS_RECIPE / "train.py
     return module
 
 
-def setting_overrides(recipe, hparams_file, setting, *args, run_opts=None):
+def recipe_sibling(name):
+    """A module beside the DNS recipe's ``train.py`` (``run_setup``, ``validation``, ``data_pipeline``).
+
+    Imported as ``train.py`` imports it (by its name, from the recipe folder it puts on
+    ``sys.path``): the module object ``train.py`` looks its names up in, the one to monkeypatch.
+    """
+    load_recipe_module()
+    return importlib.import_module(name)
+
+
+def setting_overrides(hparams_file, setting, *args, run_opts=None):
     """What ``train.py`` makes of ``HPARAMS $(grep -v '^#' hparams/overrides/SETTING.args) ARGS``.
 
     ``setting`` "quick": no override file (the yaml's own values). The keys SpeechBrain takes as
@@ -28,11 +39,13 @@ def setting_overrides(recipe, hparams_file, setting, *args, run_opts=None):
     """
     import speechbrain as sb
 
-    files = [] if setting == "quick" else recipe.override_args(recipe.OVERRIDES_FOLDER / f"{setting}.args")
+    run_setup = recipe_sibling("run_setup")
+    override_file = run_setup.OVERRIDES_FOLDER / f"{setting}.args"
+    files = [] if setting == "quick" else run_setup.override_args(override_file)
     _, options, overrides = sb.parse_arguments([str(hparams_file), *files, *args])
     if run_opts is not None:
         run_opts.update(options)
-    return recipe.parse_overrides(overrides)
+    return run_setup.parse_overrides(overrides)
 
 
 def tiny_overrides(hparams_file, output_folder, manifest_folder, data_folder, ssl_ckpt, **extra):

@@ -163,7 +163,8 @@ def test_unusable_noise_is_dropped_and_reported(tmp_path, manifests):
 @pytest.mark.parametrize("hparams_file", HPARAMS, ids=lambda p: p.stem)
 def test_every_yaml_key_is_used(hparams_file):
     packaging = sorted((RECIPE.parents[2] / "speechbrain_sslse" / "packaging").glob("*.py"))
-    scripts = [RECIPE / "train.py", RECIPE / "dns_prepare.py", *packaging]
+    recipe_modules = ("train", "data_pipeline", "validation", "run_setup", "dns_prepare")
+    scripts = [*(RECIPE / f"{name}.py" for name in recipe_modules), *packaging]
     unused = set(unused_keys(hparams_file, scripts))
     assert unused - BRAIN_RUN_OPTIONS - {"__set_seed"} == set()
 
@@ -217,9 +218,9 @@ SETTINGS = {
 
 @pytest.mark.parametrize("setting", sorted(SETTINGS))
 @pytest.mark.parametrize("hparams_file", [p for p in HPARAMS if p.stem != "mask_head"], ids=lambda p: p.stem)
-def test_override_files_give_every_hparams_file_its_setting(recipe, hparams_file, setting):
+def test_override_files_give_every_hparams_file_its_setting(hparams_file, setting):
     run_opts = {}
-    overrides = setting_overrides(recipe, hparams_file, setting, "--batch_size=3", run_opts=run_opts)
+    overrides = setting_overrides(hparams_file, setting, "--batch_size=3", run_opts=run_opts)
     assert overrides.pop("batch_size") == 3  # typed after the file's values: it wins
     entries = yaml_entries(hparams_file)
     assert set(overrides) <= set(entries)  # hyperpyyaml refuses an override of a key the yaml lacks
@@ -232,9 +233,9 @@ def test_override_files_give_every_hparams_file_its_setting(recipe, hparams_file
         assert entries["ffn_dim"].startswith("ffn_dim: !ref <d_model> * 4")
 
 
-def test_paper_setting_builds_the_paper_sizes(recipe, tiny_tera_ckpt):
+def test_paper_setting_builds_the_paper_sizes(tiny_tera_ckpt):
     overrides = setting_overrides(
-        recipe, RECIPE / "hparams" / "proposed.yaml", "paper", f"--ssl_ckpt={tiny_tera_ckpt}"
+        RECIPE / "hparams" / "proposed.yaml", "paper", f"--ssl_ckpt={tiny_tera_ckpt}"
     )
     with open(RECIPE / "hparams" / "proposed.yaml") as f:
         hparams = load_hyperpyyaml(f, overrides)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 from hyperpyyaml import load_hyperpyyaml
-from recipe_helpers import DNS_RECIPE, load_recipe_module
+from recipe_helpers import DNS_RECIPE, load_recipe_module, recipe_sibling
 
 from speechbrain_sslse.data.mixing import ChannelAugment, snr_db
 from speechbrain_sslse.fast import native_cpu_bf16
@@ -264,7 +264,7 @@ def test_init_from_starts_a_new_run_from_another_runs_generator_and_never_overri
 ):
     from speechbrain.utils.checkpoints import Checkpointer
 
-    train = load_recipe_module()
+    run_setup = recipe_sibling("run_setup")
     source = Checkpointer(tiny_mask_run / "save").find_checkpoint().path
     trained = torch.load(source / "generator.ckpt", weights_only=True)
     args = {**_tiny_mask_args(tmp_path, mini_corpus, tiny_tera_ckpt), "output_folder": tmp_path / "finetune"}
@@ -273,15 +273,15 @@ def test_init_from_starts_a_new_run_from_another_runs_generator_and_never_overri
     generator, checkpointer = hparams["generator"], hparams["checkpointer"]
     key = next(k for k in trained if k.startswith("generator.") and trained[k].is_floating_point())
     assert not torch.equal(generator.state_dict()[key], trained[key])  # a fresh initialisation
-    assert train.initialise_from(hparams, checkpointer) == source / "generator.ckpt"
+    assert run_setup.initialise_from(hparams, checkpointer) == source / "generator.ckpt"
     state = generator.state_dict()
     assert all(torch.equal(state[k], trained[k]) for k in trained)
     # Once the new run has a checkpoint of its own, it resumes from that, never from init_from.
     checkpointer.save_checkpoint(meta={"epoch": 1})
-    assert train.initialise_from(hparams, checkpointer) is None
+    assert run_setup.initialise_from(hparams, checkpointer) is None
     hparams["checkpointer"] = Checkpointer(tmp_path / "empty")
     with pytest.raises(FileNotFoundError, match="no generator.ckpt .* nor vocoder.ckpt"):
-        train.initialise_from({**hparams, "init_from": str(tmp_path)}, hparams["checkpointer"])
+        run_setup.initialise_from({**hparams, "init_from": str(tmp_path)}, hparams["checkpointer"])
 
 
 def test_init_from_a_packaged_model_folder_and_refuses_another_architecture(
@@ -289,7 +289,7 @@ def test_init_from_a_packaged_model_folder_and_refuses_another_architecture(
 ):
     from speechbrain.utils.checkpoints import Checkpointer
 
-    train = load_recipe_module()
+    run_setup = recipe_sibling("run_setup")
     model = tiny_mask_run / "model"  # what sslse-package writes, as the shipped default model
     packaged = torch.load(model / "vocoder.ckpt", weights_only=True)
     args = {**_tiny_mask_args(tmp_path, mini_corpus, tiny_tera_ckpt), "output_folder": tmp_path / "ft"}
@@ -298,7 +298,7 @@ def test_init_from_a_packaged_model_folder_and_refuses_another_architecture(
         return "\n".join(f"{k}: {v}" for k, v in overrides.items())
 
     hparams = load_hyperpyyaml(MASK_YAML.read_text(), as_yaml({**args, "init_from": model}))
-    assert train.initialise_from(hparams, hparams["checkpointer"]) == model / "vocoder.ckpt"
+    assert run_setup.initialise_from(hparams, hparams["checkpointer"]) == model / "vocoder.ckpt"
     state = hparams["generator"].state_dict()
     assert set(state) == set(packaged) and all(torch.equal(state[k], packaged[k]) for k in packaged)
     # A run whose head is wider than the folder's is refused before anything is loaded.
@@ -306,7 +306,7 @@ def test_init_from_a_packaged_model_folder_and_refuses_another_architecture(
     hparams = load_hyperpyyaml(MASK_YAML.read_text(), as_yaml(wider))
     before = {k: v.clone() for k, v in hparams["generator"].state_dict().items()}
     with pytest.raises(ValueError, match="another architecture .*shape of generator"):
-        train.initialise_from(hparams, Checkpointer(tmp_path / "empty2"))
+        run_setup.initialise_from(hparams, Checkpointer(tmp_path / "empty2"))
     assert all(torch.equal(v, hparams["generator"].state_dict()[k]) for k, v in before.items())
 
 
@@ -314,12 +314,12 @@ def test_validation_items_of_a_run_from_before_the_mixer_was_built_in_the_yaml(t
     """A former run (its mixer built from nine settings, no ``mixer:`` entry) draws the same mixtures."""
     import re
 
-    train = load_recipe_module()
+    validation = recipe_sibling("validation")
     text = (tiny_mask_run / "hyperparams.yaml").read_text()
     former = re.sub(r"^mixer: !new:.*\n(?:[ \t]+.*\n)*", "", text, flags=re.M)
     assert "OnTheFlyMixer" in text and "OnTheFlyMixer" not in former
     (tmp_path / "hyperparams.yaml").write_text(former)
-    now, then = train.validation_items(tiny_mask_run), train.validation_items(tmp_path)
+    now, then = validation.validation_items(tiny_mask_run), validation.validation_items(tmp_path)
     assert [i for i, _, _ in now] == [i for i, _, _ in then] and len(now) >= 1
     for (_, noisy, clean), (_, noisy_then, clean_then) in zip(now, then):
         assert torch.equal(noisy, noisy_then) and torch.equal(clean, clean_then)

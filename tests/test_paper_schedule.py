@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from hyperpyyaml import load_hyperpyyaml
-from recipe_helpers import DNS_RECIPE, load_recipe_module, setting_overrides
+from recipe_helpers import DNS_RECIPE, load_recipe_module, recipe_sibling, setting_overrides
 from speechbrain.lobes.models.HifiGAN import HifiganGenerator, MelganFeatureLoss
 
 from speechbrain_sslse.checkpointing import AtomicCheckpointer
@@ -27,8 +27,23 @@ def recipe():
     return load_recipe_module()
 
 
-def _setting_hparams(recipe, setting, ssl_ckpt):
-    overrides = setting_overrides(recipe, PROPOSED, setting, f"--ssl_ckpt={ssl_ckpt}")
+@pytest.fixture(scope="module")
+def run_setup():
+    return recipe_sibling("run_setup")
+
+
+@pytest.fixture(scope="module")
+def validation():
+    return recipe_sibling("validation")
+
+
+@pytest.fixture(scope="module")
+def data_pipeline():
+    return recipe_sibling("data_pipeline")
+
+
+def _setting_hparams(setting, ssl_ckpt):
+    overrides = setting_overrides(PROPOSED, setting, f"--ssl_ckpt={ssl_ckpt}")
     with open(PROPOSED) as f:
         return load_hyperpyyaml(f, overrides)
 
@@ -66,10 +81,10 @@ def test_feature_matching_mean_is_speechbrains_and_sum_is_hifigans():
     assert 2 * maps / 10 == pytest.approx(10.8)
 
 
-def test_settings_choose_the_feature_matching_reduction(recipe, tiny_tera_ckpt):
-    quick = _setting_hparams(recipe, "quick", tiny_tera_ckpt)["generator_loss"]
+def test_settings_choose_the_feature_matching_reduction(tiny_tera_ckpt):
+    quick = _setting_hparams("quick", tiny_tera_ckpt)["generator_loss"]
     assert quick.feat_match_loss.reduction == "mean" and quick.feat_match_loss_weight == 10
-    paper = _setting_hparams(recipe, "paper", tiny_tera_ckpt)["generator_loss"]
+    paper = _setting_hparams("paper", tiny_tera_ckpt)["generator_loss"]
     assert paper.feat_match_loss.reduction == "sum" and paper.feat_match_loss_weight == 2
 
 
@@ -119,8 +134,8 @@ def test_checkpoint_with_the_former_kernels_names_the_setting_that_loads_it(tiny
 # --- the SSL checkpoint of the paper setting ----------------------------------------------
 
 
-def test_paper_setting_refuses_to_run_without_an_ssl_checkpoint(recipe, tmp_path):
-    paper = recipe.override_args(recipe.OVERRIDES_FOLDER / "paper.args")
+def test_paper_setting_refuses_to_run_without_an_ssl_checkpoint(recipe, run_setup, tmp_path):
+    paper = run_setup.override_args(run_setup.OVERRIDES_FOLDER / "paper.args")
     argv = [str(PROPOSED), *paper, f"--output_folder={tmp_path / 'run'}"]
     with pytest.raises(ValueError, match=r"--ssl_ckpt=.*--require_ssl_ckpt=False"):
         recipe.main(argv)
@@ -128,12 +143,14 @@ def test_paper_setting_refuses_to_run_without_an_ssl_checkpoint(recipe, tmp_path
     # Explicit opt-in (typed after the override file, it wins), a checkpoint, or another setting: no refusal.
     cases = [("paper", ["--require_ssl_ckpt=False"]), ("paper", ["--ssl_ckpt=/models/tera.ckpt"])]
     for setting, args in [*cases, ("quick", []), ("shipped", [])]:
-        recipe.check_ssl_checkpoint(PROPOSED, setting_overrides(recipe, PROPOSED, setting, *args))
-    recipe.check_ssl_checkpoint(DNS_RECIPE / "hparams" / "mask_head.yaml", {})
+        run_setup.check_ssl_checkpoint(PROPOSED, setting_overrides(PROPOSED, setting, *args))
+    run_setup.check_ssl_checkpoint(DNS_RECIPE / "hparams" / "mask_head.yaml", {})
 
 
-def test_relative_paths_on_the_command_line_are_recorded_absolute(recipe):
-    out = recipe.absolute_paths({"ssl_ckpt": "tera.ckpt", "data_folder": "/d", "lr": 0.1, "ssl_ckpt_x": "a"})
+def test_relative_paths_on_the_command_line_are_recorded_absolute(run_setup):
+    out = run_setup.absolute_paths(
+        {"ssl_ckpt": "tera.ckpt", "data_folder": "/d", "lr": 0.1, "ssl_ckpt_x": "a"}
+    )
     assert out["ssl_ckpt"] == str(Path("tera.ckpt").resolve()) and out["data_folder"] == "/d"
     assert out["lr"] == 0.1 and out["ssl_ckpt_x"] == "a"
 
@@ -141,42 +158,42 @@ def test_relative_paths_on_the_command_line_are_recorded_absolute(recipe):
 # --- the paper setting on a CPU machine ---------------------------------------------------
 
 
-def test_workers_are_sized_to_the_machine(recipe):
+def test_workers_are_sized_to_the_machine(run_setup):
     gib = 2**30
-    assert recipe.size_workers(8, rss_bytes=2 * gib, available_bytes=100 * gib, cpus=16) == 8
-    assert recipe.size_workers(8, rss_bytes=2 * gib, available_bytes=100 * gib, cpus=2) == 2
-    assert recipe.size_workers(8, rss_bytes=3 * gib, available_bytes=15 * gib, cpus=16) == 3
-    assert recipe.size_workers(8, rss_bytes=3 * gib, available_bytes=2 * gib, cpus=16) == 0
+    assert run_setup.size_workers(8, rss_bytes=2 * gib, available_bytes=100 * gib, cpus=16) == 8
+    assert run_setup.size_workers(8, rss_bytes=2 * gib, available_bytes=100 * gib, cpus=2) == 2
+    assert run_setup.size_workers(8, rss_bytes=3 * gib, available_bytes=15 * gib, cpus=16) == 3
+    assert run_setup.size_workers(8, rss_bytes=3 * gib, available_bytes=2 * gib, cpus=16) == 0
     # On this machine the paper's 8 workers become what it holds (this CPU: 2 cores).
     sampler = torch.utils.data.SequentialSampler(range(4))
-    options = recipe.train_loader_options({"num_workers": 8, "batch_size": 16}, sampler)
+    options = run_setup.train_loader_options({"num_workers": 8, "batch_size": 16}, sampler)
     cpus = len(os.sched_getaffinity(0))
     assert options["num_workers"] <= min(8, cpus) and options["sampler"] is sampler
 
 
-def test_mini_corpus_message_names_the_folder(recipe, tmp_path):
+def test_mini_corpus_message_names_the_folder(run_setup, tmp_path):
     hparams = {"mini_corpus_folder": None, "mini_corpus_size": "default"}
-    assert recipe.mini_corpus_path(hparams).name == "mini_corpus-default-seed0"
+    assert run_setup.mini_corpus_path(hparams).name == "mini_corpus-default-seed0"
     hparams["mini_corpus_folder"] = str(tmp_path)
-    assert recipe.mini_corpus_path(hparams) == tmp_path.resolve()
+    assert run_setup.mini_corpus_path(hparams) == tmp_path.resolve()
 
 
 # --- checkpoint ranking -------------------------------------------------------------------
 
 
-def test_pesq_failures_count_and_nan_never_wins_the_ranking(recipe, tmp_path):
+def test_pesq_failures_count_and_nan_never_wins_the_ranking(validation, tmp_path):
     scores = [{"stoi": 0.5, "pesq": 2.5}, {"stoi": 0.5, "pesq": float("nan")}]
-    stats = recipe.validation_metrics(scores)
-    assert stats["pesq"] == pytest.approx((2.5 + recipe.PESQ_FLOOR) / 2) and stats["pesq_failed"] == 1
-    assert math.isnan(recipe.validation_metrics([{"stoi": float("nan"), "pesq": 1.0}])["stoi"])
-    with_dnsmos = recipe.validation_metrics([{"stoi": 0.8, "pesq": 2.0, "dnsmos_ovrl": 2.0}])
+    stats = validation.validation_metrics(scores)
+    assert stats["pesq"] == pytest.approx((2.5 + validation.PESQ_FLOOR) / 2) and stats["pesq_failed"] == 1
+    assert math.isnan(validation.validation_metrics([{"stoi": float("nan"), "pesq": 1.0}])["stoi"])
+    with_dnsmos = validation.validation_metrics([{"stoi": 0.8, "pesq": 2.0, "dnsmos_ovrl": 2.0}])
     assert with_dnsmos["quality"] == pytest.approx(2.0 + 5 * 0.8)
 
     # SpeechBrain's Checkpointer keeps the two latest and the top two by meta[key]: with a
     # NaN among them (NaN ranks arbitrarily) it deleted the best one (epoch 1) of this run.
     checkpointer = AtomicCheckpointer(tmp_path / "save", recoverables={"m": torch.nn.Linear(1, 1)})
     for epoch, pesq in enumerate((1.5, float("nan"), 1.2, 1.0, 0.9), 1):
-        meta = recipe.ranking_meta({"epoch": epoch, "pesq": pesq}, "pesq")
+        meta = validation.ranking_meta({"epoch": epoch, "pesq": pesq}, "pesq")
         checkpointer.save_and_keep_only(meta=meta, max_keys=["pesq"], num_to_keep=2)
     kept = sorted(c.meta["epoch"] for c in checkpointer.list_checkpoints())
     assert kept == [1, 3, 4, 5]
@@ -220,12 +237,12 @@ def test_skip_nonfinite_grads_skips_the_step_and_patience_stops_the_run(tiny_tra
         brain.skip_nonfinite_grads, brain.nonfinite_count, brain.nonfinite_patience = False, 0, 3
 
 
-def test_mixing_sampler_seeds_each_position_of_each_epoch(recipe):
+def test_mixing_sampler_seeds_each_position_of_each_epoch(data_pipeline):
     import speechbrain as sb
 
     def draws(epoch):
         base = sb.dataio.sampler.ReproducibleRandomSampler(range(10), seed=3, replacement=True, num_samples=6)
-        sampler = recipe.MixingSampler(base, seed=3)
+        sampler = data_pipeline.MixingSampler(base, seed=3)
         sampler.set_epoch(epoch)
         return list(sampler)
 
@@ -244,7 +261,7 @@ def test_generator_and_discriminator_have_their_own_gradient_clip(tiny_trained_r
     assert "train D_grad_norm_clipped:" in log and "train G_grad_norm_clipped:" in log
 
 
-def test_packaged_model_keeps_the_speech_level(recipe, tiny_trained_run, tmp_path):
+def test_packaged_model_keeps_the_speech_level(data_pipeline, validation, tiny_trained_run, tmp_path):
     from speechbrain_sslse.inference import SpectrumAwareEnhancer
     from speechbrain_sslse.packaging import package_model
 
@@ -260,11 +277,11 @@ def test_packaged_model_keeps_the_speech_level(recipe, tiny_trained_run, tmp_pat
 
     hparams = dict(vars(brain.hparams))
     hparams["bad_files_log"] = tmp_path / "bad.tsv"
-    _, valid, _ = recipe.dataio_prepare(hparams, Path(hparams["manifest_folder"]))
+    _, valid, _ = data_pipeline.dataio_prepare(hparams, Path(hparams["manifest_folder"]))
     enhancer = SpectrumAwareEnhancer.from_hparams(source=str(model), fast=False, precision="fp32")
     levels = []
     for i in range(len(valid)):
         item = valid[i]
         out = enhancer.enhance_batch(item["noisy_sig"][None])[0].cpu()
-        levels.append(recipe.level_difference_db(out, item["clean_sig"]))
+        levels.append(validation.level_difference_db(out, item["clean_sig"]))
     assert abs(float(np.median(levels))) < 3.0 < abs(level)  # was `level` dB off, now within 3 dB

@@ -30,7 +30,7 @@ import pytest
 import soundfile as sf
 import torch
 import yaml
-from recipe_helpers import DNS_RECIPE, load_recipe_module, tiny_overrides
+from recipe_helpers import DNS_RECIPE, load_recipe_module, recipe_sibling, tiny_overrides
 
 from speechbrain_sslse.audio import AudioError, atomic_path, audio_info, read_audio, resample, write_audio
 from speechbrain_sslse.checkpointing import AtomicCheckpointer, CheckpointError, damaged_files
@@ -319,11 +319,12 @@ def test_training_goes_on_past_damaged_files_and_counts_them(run):
 
 
 @pytest.fixture(scope="module")
-def loaded(run, recipe, tmp_path_factory):
+def loaded(run, tmp_path_factory):
     """Every training and validation item of the damaged run loaded once, and the files logged."""
     hparams = dict(vars(run["brain"].hparams))
     hparams["bad_files_log"] = tmp_path_factory.mktemp("loader") / "bad_files.tsv"
-    train_data, valid_data, bad_files = recipe.dataio_prepare(hparams, run["manifests"])
+    data_pipeline = recipe_sibling("data_pipeline")
+    train_data, valid_data, bad_files = data_pipeline.dataio_prepare(hparams, run["manifests"])
     items = {}
     for data in (train_data, valid_data):
         for i in range(len(data)):

@@ -80,7 +80,7 @@ def reference_scores(run, peer=None):
     if name in cached:
         return cached[name]
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import train
+    import validation
 
     enhance = None
     if peer:
@@ -90,7 +90,7 @@ def reference_scores(run, peer=None):
             return enhance_with_peer(peer, wav)
 
     # scored and aggregated as train.py scores the runs' validation, so the lines compare with the curves
-    out = train.score_validation(train.validation_items(run), enhance)
+    out = validation.score_validation(validation.validation_items(run), enhance)
     cached[name] = out
     cache.write_text(json.dumps(cached, indent=2))
     return out

@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import train  # noqa: E402  (this recipe's validation set and metrics)
+import validation  # noqa: E402  (this recipe's validation set and metrics)
 
 
 def measure(model_dir, exponents, items):
@@ -43,7 +43,7 @@ def measure(model_dir, exponents, items):
     rows = []
     for exponent in exponents:
         head.mask_exponent = float(exponent)
-        stats = train.score_validation(
+        stats = validation.score_validation(
             items, enhancer.enhance_waveform, dnsmos, desc=f"mask_exponent {exponent:g}"
         )
         row = {"mask_exponent": float(exponent), **stats}
@@ -86,7 +86,7 @@ def main(argv=None):
 
     torch.set_num_threads(1)
     overrides = {"num_valid_mixtures": args.num_mixtures} if args.num_mixtures else None
-    items = train.validation_items(args.run, overrides)
+    items = validation.validation_items(args.run, overrides)
     rows = measure(args.model, args.exponents, items)
     best = max(rows, key=lambda r: r[args.key] if r[args.key] == r[args.key] else float("-inf"))
     out = Path(args.output_folder)
