@@ -102,7 +102,8 @@ def test_loading_the_shipped_yaml_opens_no_checkpoint_the_pretrainer_loads_them(
 
 def test_a_former_run_yaml_builds_the_same_modules(tmp_path):
     folder = default_model_dir()
-    text = upgrade_vocoder_yaml((folder / "train_hyperparams.yaml").read_text())
+    # the training run's hyperparams.yaml of the model shipped before the parts were built in the yaml
+    text = upgrade_vocoder_yaml((DATA / "former_run_hyperparams.yaml").read_text())
     hparams = load_hyperpyyaml(
         io.StringIO(text), {"ssl_ckpt": str(folder / "ssl.ckpt"), "output_folder": str(tmp_path)}
     )
