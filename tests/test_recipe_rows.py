@@ -14,15 +14,12 @@ Here every row runs in-process (its script's ``main(argv)``, as the other recipe
 with ``tests/tmp/mini_corpus`` replaced by the session's tiny mini corpus and the other
 ``tests/tmp/`` paths by a session temporary folder.
 
-Default: the DNS rows, which are the debug runs of every hparams file of the DNS recipe
+Every row runs: the DNS rows are the debug runs of every hparams file of the DNS recipe
 (the proposed row with SpeechBrain's plain ``--debug``: checkpoints in a temporary folder,
-the model packaged from there). ``SSLSE_RECIPE_TESTS=all`` runs every row; by default the
-other recipes' rows are skipped because ``test_tera_pretraining.py`` and ``test_probing.py``
-run those recipes end to end already (the suite has a time budget).
+the model packaged from there); the other recipes' rows take about half a minute together.
 """
 
 import csv
-import os
 import re
 import shlex
 from pathlib import Path
@@ -46,7 +43,6 @@ COLUMNS = [
     "performance",
 ]
 DEBUG_FLAGS = ["--debug", "--debug_batches=2", "--debug_epochs=2"]
-DEFAULT_DATASETS = {"DNS"}
 NO_ROW = set()  # hparams files that are not a training run of their script (templates), if any
 
 
@@ -134,7 +130,6 @@ def missing_files(check_str, output_folder):
 
 
 ROWS = read_rows()
-RUN_ALL = os.environ.get("SSLSE_RECIPE_TESTS", "").lower() == "all"
 
 
 def _script_module(script):
@@ -184,8 +179,6 @@ def test_every_recipe_script_and_hparams_file_has_a_row():
 def test_recipe_row(recipe_id, mini_corpus, rows_tmp, tmp_path):
     """Runs one row and checks its ``file_exists=[...]`` (and, for DNS, what the run did)."""
     row = ROWS[recipe_id]
-    if row["Dataset"] not in DEFAULT_DATASETS and not RUN_ALL:
-        pytest.skip("run end to end in its own test file; SSLSE_RECIPE_TESTS=all runs this row too")
     out = tmp_path / recipe_id
     result = _script_module(row["Script_file"]).main(row_argv(row, out, mini_corpus, rows_tmp))
     assert missing_files(row["test_debug_checks"], out) == []
