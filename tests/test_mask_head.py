@@ -36,6 +36,26 @@ def test_unit_mask_returns_the_input_exactly(length):
     assert float((out - noisy).abs().max()) < 1e-5
 
 
+def test_filter_over_past_frames_applies_each_tap_to_its_frame():
+    """Tap 1 alone at exactly 1 delays the noisy STFT by one frame: the output is the input one
+    hop later (away from the edges); tap 0 alone at 1 gives the input back (deep filtering)."""
+    head = SpectralMaskHead(in_channels=8, channels=8, num_blocks=1, gru_layers=0, filter_order=3)
+    n = head.n_freq
+    noisy = 0.1 * torch.randn(1, 8000, generator=torch.Generator().manual_seed(3))
+    features = torch.randn(1, 8000 // 160 + 1, 8)
+    for tap, delay in ((0, 0), (1, 160)):
+        with torch.no_grad():
+            head.out.bias.zero_()
+            head.out.bias[2 * n * tap : 2 * n * (tap + 1) : 2] = math.atanh(1.0 / head.mask_bound)
+        out = head(features, noisy)
+        assert out.shape == noisy.shape
+        inner = slice(1000, 7000)
+        shifted = noisy[:, inner.start - delay : inner.stop - delay]
+        assert float((out[:, inner] - shifted).abs().max()) < 1e-5, tap
+    with pytest.raises(ValueError, match="filter_order"):
+        SpectralMaskHead(in_channels=8, filter_order=0)
+
+
 def test_mask_is_bounded_and_features_change_the_output():
     torch.manual_seed(0)
     head = SpectralMaskHead(in_channels=8, channels=16, num_blocks=2, gru_layers=1, mask_bound=1.2)
@@ -308,6 +328,22 @@ def test_init_from_a_packaged_model_folder_and_refuses_another_architecture(
     with pytest.raises(ValueError, match="another architecture .*shape of generator"):
         run_setup.initialise_from(hparams, Checkpointer(tmp_path / "empty2"))
     assert all(torch.equal(v, hparams["generator"].state_dict()[k]) for k, v in before.items())
+    # A run with a deeper filter starts from the folder's mask: the past taps at zero, so it
+    # enhances exactly as the packaged model does.
+    deeper = {**args, "output_folder": tmp_path / "deep", "head_filter_order": 3, "init_from": model}
+    hparams = load_hyperpyyaml(MASK_YAML.read_text(), as_yaml(deeper))
+    assert (
+        run_setup.initialise_from(hparams, Checkpointer(tmp_path / "empty3")).name
+        == "init_from_expanded.ckpt"
+    )
+    mask_only = load_hyperpyyaml(MASK_YAML.read_text(), as_yaml({**args, "init_from": model}))
+    run_setup.initialise_from(mask_only, Checkpointer(tmp_path / "empty4"))
+    noisy = 0.1 * torch.randn(1, 8000, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        deep_out = hparams["generator"].eval()(noisy)
+        mask_out = mask_only["generator"].eval()(noisy)
+    assert not torch.equal(deep_out, torch.zeros_like(deep_out))
+    assert torch.allclose(deep_out, mask_out, atol=1e-5)
 
 
 def test_validation_items_of_a_run_from_before_the_mixer_was_built_in_the_yaml(tiny_mask_run, tmp_path):

@@ -19,6 +19,8 @@ from ruamel.yaml import YAML
 from speechbrain.utils.distributed import run_on_main
 from speechbrain.utils.parameter_transfer import Pretrainer
 
+from speechbrain_sslse.lobes.mask_head import expand_filter_taps
+
 logger = logging.getLogger(__name__)
 
 
@@ -238,7 +240,8 @@ def initialise_from(hparams, checkpointer):
     ``vocoder.ckpt`` (such as the default model shipped in the package, to fine-tune it on
     one's own data); its weights go through SpeechBrain's Pretrainer into this run's
     generator. The two must have the same architecture (the same hparams): a checkpoint
-    whose parameter names or shapes differ is refused before anything is loaded. Nothing
+    whose parameter names or shapes differ is refused before anything is loaded (but for a
+    mask head of a higher ``filter_order``, whose past taps start at zero). Nothing
     else is taken over: the optimizer, the learning-rate schedule and the epoch counter start
     afresh, from this run's hparams. A run that already has a checkpoint of its own resumes
     from it instead.
@@ -265,7 +268,14 @@ def initialise_from(hparams, checkpointer):
             f"init_from={source}: no generator.ckpt (a checkpoint folder such as <run>/save/CKPT+... "
             "or <run>/averaged/CKPT+...) nor vocoder.ckpt (a packaged model folder) there"
         )
-    check_same_architecture(hparams["generator"].state_dict(), torch.load(path, map_location="cpu"), path)
+    loaded = torch.load(path, map_location="cpu")
+    # A mask head of filter order 1 starts a deeper filter: the past taps start at zero.
+    if expand_filter_taps(loaded, hparams["generator"]):
+        path = Path(hparams["output_folder"]) / "init_from_expanded.ckpt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(loaded, path)
+        logger.info("init_from: the mask head's filter taps beyond the checkpoint's start at zero")
+    check_same_architecture(hparams["generator"].state_dict(), loaded, path)
     pretrainer = Pretrainer(
         collect_in=Path(hparams["output_folder"]) / "init_from",
         loadables={"generator": hparams["generator"]},
