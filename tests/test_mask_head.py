@@ -268,11 +268,14 @@ def test_tune_mask_exponent_scores_the_runs_validation_set_per_exponent(tiny_mas
     tune = load_recipe_module("dns_tune_mask_exponent", DNS_RECIPE / "tune_mask_exponent.py")
     out = tmp_path / "tune"
     argv = ["--run", str(tiny_mask_run), "--model", str(tiny_mask_run / "model"), "--exponents", "1", "3"]
-    assert tune.main([*argv, "--output_folder", str(out)]) == 0
+    assert tune.main([*argv, "--output_folder", str(out), "--nisqa"]) == 0
     rows = read_csv(out / "mask_exponent.csv")
     assert [float(r["mask_exponent"]) for r in rows] == [1.0, 3.0]
     for r in rows:
         assert 0.0 < float(r["stoi"]) <= 1.0 and math.isfinite(float(r["dnsmos_ovrl"]))
+        assert math.isfinite(float(r["nisqa"]))
+    assert rows[0]["nisqa"] != rows[1]["nisqa"]
+    assert "NISQA MOS |" in (out / "mask_exponent.md").read_text()
     assert rows[0]["stoi"] != rows[1]["stoi"]  # the exponent changes the output
     best = max(rows, key=lambda r: float(r["quality"]))
     assert f"best mask_exponent by quality: {float(best['mask_exponent']):g}" in capsys.readouterr().out

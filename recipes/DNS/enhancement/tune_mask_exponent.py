@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import validation  # noqa: E402  (this recipe's validation set and metrics)
 
 
-def measure(model_dir, exponents, items):
+def measure(model_dir, exponents, items, nisqa=False):
     """One row of validation metrics per exponent (``mask_exponent``, ``stoi``, ``pesq``, ...)."""
     from speechbrain_sslse.inference import SpectrumAwareEnhancer
     from speechbrain_sslse.metrics import DNSMOS
@@ -40,11 +40,16 @@ def measure(model_dir, exponents, items):
     if not hasattr(head, "mask_exponent"):
         raise SystemExit(f"{model_dir}: its generator ({type(head).__name__}) has no mask to sharpen")
     dnsmos = DNSMOS(num_threads=1)
+    nisqa_scorer = None
+    if nisqa:
+        from speechbrain_sslse.metrics import NISQA
+
+        nisqa_scorer = NISQA()
     rows = []
     for exponent in exponents:
         head.mask_exponent = float(exponent)
         stats = validation.score_validation(
-            items, enhancer.enhance_waveform, dnsmos, desc=f"mask_exponent {exponent:g}"
+            items, enhancer.enhance_waveform, dnsmos, desc=f"mask_exponent {exponent:g}", nisqa=nisqa_scorer
         )
         row = {"mask_exponent": float(exponent), **stats}
         rows.append(row)
@@ -53,19 +58,21 @@ def measure(model_dir, exponents, items):
 
 
 def markdown(rows, model_dir, run_folder, n, key, best):
-    """The rows as a markdown table, the chosen exponent marked."""
+    """The rows as a markdown table, the chosen exponent marked (a NISQA column when scored)."""
+    nisqa = all("nisqa" in r for r in rows)
     lines = [
         f"Model `{model_dir}`, the {n} validation mixtures of `{run_folder}` (never the test set); "
         f"chosen by `{key}`: **{best:g}**.",
         "",
-        "| mask exponent | STOI | PESQ | DNSMOS OVRL | quality | level (dB) |",
-        "|---|---|---|---|---|---|",
+        "| mask exponent | STOI | PESQ | DNSMOS OVRL | quality | level (dB) |" + " NISQA MOS |" * nisqa,
+        "|---|---|---|---|---|---|" + "---|" * nisqa,
     ]
     for r in rows:
         mark = " (chosen)" if r["mask_exponent"] == best else ""
         lines.append(
             f"| {r['mask_exponent']:g}{mark} | {r['stoi']:.3f} | {r['pesq']:.3f} | {r['dnsmos_ovrl']:.3f} | "
             f"{r['quality']:.3f} | {r.get('level_db', float('nan')):+.1f} |"
+            + (f" {r['nisqa']:.3f} |" if nisqa else "")
         )
     return "\n".join(lines) + "\n"
 
@@ -80,6 +87,9 @@ def main(argv=None):
     parser.add_argument(
         "--num_mixtures", type=int, default=None, help="default: the run's num_valid_mixtures"
     )
+    parser.add_argument(
+        "--nisqa", action="store_true", help="score NISQA MOS too (reported; not in the selection key)"
+    )
     parser.add_argument("--output_folder", required=True)
     args = parser.parse_args(argv)
     from speechbrain_sslse.files import write_csv, write_text
@@ -87,7 +97,7 @@ def main(argv=None):
     torch.set_num_threads(1)
     overrides = {"num_valid_mixtures": args.num_mixtures} if args.num_mixtures else None
     items = validation.validation_items(args.run, overrides)
-    rows = measure(args.model, args.exponents, items)
+    rows = measure(args.model, args.exponents, items, nisqa=args.nisqa)
     best = max(rows, key=lambda r: r[args.key] if r[args.key] == r[args.key] else float("-inf"))
     out = Path(args.output_folder)
     write_csv(out / "mask_exponent.csv", rows, list(rows[0]))

@@ -69,7 +69,7 @@ def validation_metrics(scores):
     levels = np.array([s["level_db"] for s in scores if "level_db" in s], dtype=float)
     if np.isfinite(levels).any():
         stats["level_db"] = float(np.median(levels[np.isfinite(levels)]))
-    for metric in ("stoi", "pesq", "dnsmos_ovrl"):
+    for metric in ("stoi", "pesq", "dnsmos_ovrl", "nisqa"):
         values = np.array([s[metric] for s in scores if metric in s], dtype=float)
         if not len(values):
             continue
@@ -121,7 +121,7 @@ def validation_items(run_folder, overrides=None):
     return [(item["id"], item["noisy_sig"], item["clean_sig"]) for item in valid]
 
 
-def score_validation(items, enhance=None, dnsmos=None, desc=None):
+def score_validation(items, enhance=None, dnsmos=None, desc=None, nisqa=None):
     """:func:`validation_metrics` of ``enhance(noisy)`` over ``items``, as the training run scores itself.
 
     Arguments
@@ -134,11 +134,13 @@ def score_validation(items, enhance=None, dnsmos=None, desc=None):
         The scorer to reuse (default: a new one-thread scorer).
     desc : str, optional
         Label of a progress bar (none without it).
+    nisqa : speechbrain_sslse.metrics.NISQA, optional
+        With it, the NISQA MOS of each output too (``nisqa``; not part of ``quality``).
 
     Returns
     -------
     dict
-        STOI, PESQ, DNSMOS OVRL, quality and level_db over the items.
+        STOI, PESQ, DNSMOS OVRL, quality and level_db over the items (and NISQA MOS).
     """
     from tqdm import tqdm
 
@@ -159,6 +161,8 @@ def score_validation(items, enhance=None, dnsmos=None, desc=None):
                 "level_db": level_difference_db(est, clean),
             }
         )
+        if nisqa is not None:
+            scores[-1]["nisqa"] = _score(lambda w: nisqa(w)["nisqa_mos"], est)
     return validation_metrics(scores)
 
 
