@@ -66,6 +66,7 @@ def tiny_overrides(hparams_file, output_folder, manifest_folder, data_folder, ss
         "num_samples_to_write": 1,
         "d_model": 16,
         "discriminator_width": 0.0625,
+        "discriminator_channels": 4,
         "generator_preset": "v3",
         "generator_channels": 16,
         "ckpt_interval_minutes": 0,

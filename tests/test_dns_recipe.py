@@ -327,6 +327,8 @@ def test_gradient_accumulation_steps_the_optimizers_once_per_factor_batches(
     log = (tmp_path / "run" / "train_log.txt").read_text()
     assert "train G_grad_norm:" in log and "train D_grad_norm_max:" in log
     assert "train G_grad_norm_clipped:" in log  # the fraction of steps max_grad_norm clipped
+    # The discriminator's mean scores of real and generated speech, and their gap (a blind one: ~0).
+    assert "train D_score_real:" in log and "train D_score_fake:" in log and "train D_score_gap:" in log
 
 
 def _relative_run(tiny_trained_run, where):

@@ -270,6 +270,56 @@ def tera_ckpt_path(encoder):
     return encoder._ckpt_path
 
 
+def _speech_like(generator, n=2, seconds=0.5, sr=16000):
+    """Harmonic complexes (120-220 Hz fundamentals, 1/k amplitudes) with a syllable-rate envelope."""
+    t = torch.arange(int(seconds * sr)) / sr
+    f0 = 120 + 100 * torch.rand(n, 1, generator=generator)
+    wav = sum(torch.sin(2 * torch.pi * k * f0 * t) / k for k in range(1, 20))
+    return (wav * (0.6 + 0.4 * torch.sin(2 * torch.pi * 4 * t))).unsqueeze(1)
+
+
+def test_spectrogram_discriminator_speaks_speechbrains_losses_and_learns_to_tell_noise_from_speech():
+    from speechbrain.lobes.models.HifiGAN import (
+        DiscriminatorLoss,
+        GeneratorLoss,
+        MelganFeatureLoss,
+        MSEDLoss,
+        MSEGLoss,
+    )
+
+    from speechbrain_sslse.lobes import MultiResolutionSpectrogramDiscriminator
+
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(0)
+    disc = MultiResolutionSpectrogramDiscriminator(channels=8)
+    real = _speech_like(g)
+    # Generated stand-in: the speech with white noise at 0 dB SNR, at another level (the
+    # discriminator normalises it away, so loudness is not what it learns).
+    fake = 3.0 * (real + real.std() * torch.randn(real.shape, generator=g))
+    scores, feats = disc(torch.cat([fake, real]))
+    assert len(scores) == len(feats) == 3 and all(s.shape[0] == 4 for s in scores)
+    d_loss = DiscriminatorLoss(msed_loss=MSEDLoss())
+    losses = d_loss([s[:2] for s in scores], [s[2:] for s in scores])
+    assert torch.isfinite(losses["D_loss"])
+    g_loss = GeneratorLoss(mseg_loss=MSEGLoss(), feat_match_loss=MelganFeatureLoss())(
+        fake, real, scores_fake=[s[:2] for s in scores], feats_fake=[f for f in feats], feats_real=feats
+    )
+    assert torch.isfinite(g_loss["G_loss"])
+
+    optimizer = torch.optim.AdamW(disc.parameters(), 2e-3, betas=(0.8, 0.99))
+    for _ in range(40):
+        scores, _ = disc(torch.cat([fake, real]))
+        loss = d_loss([s[:2] for s in scores], [s[2:] for s in scores])["D_loss"]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        fresh_real = _speech_like(g)
+        fresh_fake = fresh_real + fresh_real.std() * torch.randn(fresh_real.shape, generator=g)
+        mean = lambda x: float(torch.stack([s.mean() for s in disc(x)[0]]).mean())  # noqa: E731
+        assert mean(fresh_real) - mean(fresh_fake) > 0.5  # LSGAN targets: 1 real, 0 generated
+
+
 def test_discriminator_width_one_is_speechbrains_and_narrow_ones_are_cheaper():
     from speechbrain.lobes.models.HifiGAN import HifiganDiscriminator as SpeechBrainDiscriminator
 

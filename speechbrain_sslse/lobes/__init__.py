@@ -11,10 +11,11 @@
 - :mod:`.mask_head`: the spectrum-aware mask head, a generator family (:class:`SpectralMaskHead`).
 - :mod:`.vocoder`: :class:`SpectrumAwareVocoder`, assembled from the modules above (built in a
   recipe yaml with ``!new:``), and :func:`spectrum_aware_vocoder` (the same from names, in Python).
-- :mod:`.discriminator`: HiFi-GAN's MPD + MSD with a width multiplier (:class:`HifiganDiscriminator`).
+- :mod:`.discriminator`: HiFi-GAN's MPD + MSD with a width multiplier (:class:`HifiganDiscriminator`)
+  and a multi-resolution spectrogram discriminator (:class:`MultiResolutionSpectrogramDiscriminator`).
 """
 
-from .discriminator import HifiganDiscriminator
+from .discriminator import HifiganDiscriminator, MultiResolutionSpectrogramDiscriminator
 from .fusion import (
     FUSIONS,
     AdditiveFusion,
@@ -50,6 +51,7 @@ __all__ = [
     "SpectrumAwareVocoder",
     "spectrum_aware_vocoder",
     "HifiganDiscriminator",
+    "MultiResolutionSpectrogramDiscriminator",
     "SpectralMaskHead",
     "ConvNeXtBlock",
     "list_upstreams",

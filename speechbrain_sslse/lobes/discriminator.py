@@ -7,7 +7,9 @@ architecture (MPD with periods 2, 3, 5, 7, 11 and MSD at three scales, LeakyReLU
 weight norm, spectral norm on the first scale) whose channel counts are multiplied by
 ``width``: ``width=1`` has exactly the parameters of SpeechBrain's, smaller widths are
 for CPU schedules. Scores and features come out in SpeechBrain's format, so its
-HiFi-GAN losses apply unchanged. :class:`FeatureMatchingLoss` is the feature-matching
+HiFi-GAN losses apply unchanged. :class:`MultiResolutionSpectrogramDiscriminator` is
+UnivNet's cheaper alternative (2-D convolutions over magnitude spectrograms at several
+STFT resolutions), in the same output format. :class:`FeatureMatchingLoss` is the feature-matching
 term with a choice of reduction over the feature maps (SpeechBrain's mean, or HiFi-GAN's
 sum).
 
@@ -25,6 +27,8 @@ __all__ = [
     "HifiganDiscriminator",
     "MultiPeriodDiscriminator",
     "MultiScaleDiscriminator",
+    "SpectrogramDiscriminator",
+    "MultiResolutionSpectrogramDiscriminator",
     "FeatureMatchingLoss",
 ]
 
@@ -195,6 +199,127 @@ class HifiganDiscriminator(nn.Module):
         scores, feats = self.mpd(x)
         scores_s, feats_s = self.msd(x)
         return scores + scores_s, feats + feats_s
+
+
+class SpectrogramDiscriminator(nn.Module):
+    """2-D convolutions over one STFT resolution's compressed magnitude (UnivNet's MRD branch).
+
+    The waveform's magnitude spectrogram ``|STFT|`` is raised to ``compression`` (0.3
+    by default, the loudness-like compression of the reconstruction loss) and read as a
+    ``[B, 1, frames, bins]`` image by five weight-normalised 2-D convolutions with
+    kernels 3 x 9, the middle three strided by 2 along frequency, and a 3 x 3 output
+    convolution (LeakyReLU 0.1 between them).
+
+    Arguments
+    ---------
+    n_fft, hop_length, win_length : int
+        The STFT resolution (Hann window).
+    channels : int
+        Channels of every hidden convolution (UnivNet: 32).
+    compression : float
+        Exponent of the magnitude (1.0: linear magnitude, as in UnivNet).
+
+    Example
+    -------
+    >>> d = SpectrogramDiscriminator(512, 128, 512, channels=8)
+    >>> score, feats = d(torch.randn(2, 1, 4000))
+    >>> score.shape[0], len(feats), feats[0].shape[1:3]
+    (2, 6, torch.Size([8, 32]))
+    """
+
+    def __init__(self, n_fft, hop_length, win_length, channels=32, compression=0.3):
+        super().__init__()
+        self.n_fft, self.hop_length, self.win_length = n_fft, hop_length, win_length
+        self.compression = compression
+        self.register_buffer("window", torch.hann_window(win_length), persistent=False)
+        strides = (1, 2, 2, 2, 1)
+        sizes = [1] + [channels] * len(strides)
+        self.convs = nn.ModuleList(
+            weight_norm(nn.Conv2d(c_in, c_out, (3, 9), (1, s), padding=(1, 4)))
+            for c_in, c_out, s in zip(sizes[:-1], sizes[1:], strides)
+        )
+        self.conv_post = weight_norm(nn.Conv2d(channels, 1, (3, 3), padding=(1, 1)))
+
+    def spectrogram(self, x):
+        """``[B, 1, T]`` -> compressed magnitude ``[B, 1, frames, n_fft // 2 + 1]``."""
+        spec = torch.stft(
+            x.squeeze(1).float(),
+            self.n_fft,
+            self.hop_length,
+            self.win_length,
+            window=self.window,
+            center=True,
+            return_complex=True,
+        )
+        mag = spec.abs().clamp_min(1e-8) ** self.compression
+        return mag.transpose(1, 2).unsqueeze(1).to(x.dtype)
+
+    def forward(self, x):
+        """``[B, 1, T]`` -> (scores ``[B, N]``, list of feature maps)."""
+        feats = []
+        x = self.spectrogram(x)
+        for conv in self.convs:
+            x = F.leaky_relu(conv(x), LRELU_SLOPE)
+            feats.append(x)
+        x = self.conv_post(x)
+        feats.append(x)
+        return torch.flatten(x, 1, -1), feats
+
+
+class MultiResolutionSpectrogramDiscriminator(nn.Module):
+    """Spectrogram discriminators at several STFT resolutions (UnivNet's MRD, Jang et al., 2021).
+
+    Cheaper than MPD + MSD on a CPU (2-D convolutions over a few hundred frames instead
+    of 1-D convolutions over every sample) and it sees what the spectral losses see.
+    With ``normalize_level``, each waveform is divided by its RMS before the STFT: the
+    training mixtures span 33 dB of level (``level_range``), and a discriminator that
+    sees raw levels spends its capacity on loudness, which the reconstruction losses
+    already match. Scores and features come out in SpeechBrain's HiFi-GAN format (one
+    entry per resolution), so its ``MSEGLoss``, ``MSEDLoss`` and feature matching apply.
+
+    Arguments
+    ---------
+    resolutions : list of (int, int, int)
+        ``(n_fft, hop_length, win_length)`` of each branch.
+    channels : int
+        Hidden channels of each branch.
+    compression : float
+        Magnitude exponent (see :class:`SpectrogramDiscriminator`).
+    normalize_level : bool
+        Divide each waveform by its RMS first.
+
+    Example
+    -------
+    >>> disc = MultiResolutionSpectrogramDiscriminator(channels=8)
+    >>> scores, feats = disc(torch.randn(2, 1, 8000))
+    >>> len(scores), len(feats), scores[0].shape[0]
+    (3, 3, 2)
+    >>> a, _ = disc(0.01 * torch.ones(1, 1, 8000).normal_(generator=torch.Generator().manual_seed(0)))
+    >>> b, _ = disc(torch.ones(1, 1, 8000).normal_(generator=torch.Generator().manual_seed(0)))
+    >>> all(torch.allclose(x, y, atol=1e-4) for x, y in zip(a, b))  # level-invariant
+    True
+    """
+
+    def __init__(
+        self,
+        resolutions=((512, 128, 512), (1024, 256, 1024), (256, 64, 256)),
+        channels=32,
+        compression=0.3,
+        normalize_level=True,
+    ):
+        super().__init__()
+        self.normalize_level = normalize_level
+        self.discriminators = nn.ModuleList(
+            SpectrogramDiscriminator(n_fft, hop, win, channels, compression)
+            for n_fft, hop, win in resolutions
+        )
+
+    def forward(self, x):
+        """Scores and features of ``[B, 1, T]`` waveforms: (list of ``[B, N]``, list of feature lists)."""
+        if self.normalize_level:
+            x = x / x.float().pow(2).mean(dim=-1, keepdim=True).sqrt().clamp_min(1e-5).to(x.dtype)
+        outputs = [d(x) for d in self.discriminators]
+        return [s for s, _ in outputs], [f for _, f in outputs]
 
 
 class FeatureMatchingLoss(nn.Module):

@@ -117,6 +117,7 @@ class EnhancementBrain(sb.Brain):
             scores_real = [s[batch_size:] for s in scores]
             loss_d = self.hparams.discriminator_loss(scores_fake, scores_real)
         self._backward(loss_d["D_loss"])
+        loss_d.update(discriminator_scores(scores_fake, scores_real))
         norms = {}
         if should_step:
             norms["D_grad_norm"] = self._optimizer_step(self.optimizer_d, "discriminator")
@@ -293,6 +294,15 @@ class EnhancementBrain(sb.Brain):
                 limit = self.grad_norm_limit("discriminator" if key.startswith("D") else "generator")
                 stats[f"{key}_clipped"] = float(np.mean(np.array(norms) > limit))
             self.train_stats = stats
+            gap = stats.get("D_score_gap")
+            if gap is not None and abs(gap) < BLIND_DISCRIMINATOR_GAP:
+                logger.warning(
+                    "the discriminator scored real and generated speech alike this epoch (mean score "
+                    "gap %.4f < %.2f): it gives the generator no signal; raise its learning rate "
+                    "(lr_discriminator in mask_head.yaml) or its size",
+                    gap,
+                    BLIND_DISCRIMINATOR_GAP,
+                )
             return
         stats.update(validation_metrics(self.valid_scores))
         if stage == sb.Stage.VALID:
@@ -351,6 +361,39 @@ class EnhancementBrain(sb.Brain):
             self.checkpointer.add_recoverable("optimizer_d", self.optimizer_d)
             self.checkpointer.add_recoverable("scheduler_g", self.scheduler_g)
             self.checkpointer.add_recoverable("scheduler_d", self.scheduler_d)
+
+
+# A mean score gap (real minus generated) below this means a blind discriminator.
+BLIND_DISCRIMINATOR_GAP = 0.01
+
+
+def discriminator_scores(scores_fake, scores_real):
+    """The discriminator's mean score of generated and of real waveforms, and their gap.
+
+    Logged every epoch: an LSGAN discriminator that has stopped learning scores both
+    alike (about 0.5), and a gap near 0 shows that while the run is going.
+
+    Arguments
+    ---------
+    scores_fake, scores_real : list of torch.Tensor
+        One ``[B, N]`` score map per sub-discriminator.
+
+    Returns
+    -------
+    dict
+        ``D_score_real``, ``D_score_fake`` (means over sub-discriminators of their mean
+        score) and ``D_score_gap`` (real minus fake), as 0-d tensors.
+
+    Example
+    -------
+    >>> out = discriminator_scores([torch.zeros(2, 3)], [torch.ones(2, 5)])
+    >>> {k: float(v) for k, v in out.items()}
+    {'D_score_real': 1.0, 'D_score_fake': 0.0, 'D_score_gap': 1.0}
+    """
+    with torch.no_grad():
+        real = torch.stack([s.float().mean() for s in scores_real]).mean()
+        fake = torch.stack([s.float().mean() for s in scores_fake]).mean()
+    return {"D_score_real": real, "D_score_fake": fake, "D_score_gap": real - fake}
 
 
 def _process_cpu_seconds():
