@@ -280,6 +280,14 @@ def test_tune_mask_exponent_scores_the_runs_validation_set_per_exponent(tiny_mas
     best = max(rows, key=lambda r: float(r["quality"]))
     assert f"best mask_exponent by quality: {float(best['mask_exponent']):g}" in capsys.readouterr().out
     assert "(chosen)" in (out / "mask_exponent.md").read_text()
+    # quality_nisqa = quality + NISQA MOS, the key that counts all three goal metrics.
+    for r in rows:
+        assert float(r["quality_nisqa"]) == pytest.approx(float(r["quality"]) + float(r["nisqa"]))
+    assert "quality_nisqa |" in (out / "mask_exponent.md").read_text()
+    out2 = tmp_path / "tune_nisqa_key"
+    assert tune.main([*argv, "--output_folder", str(out2), "--nisqa", "--key", "quality_nisqa"]) == 0
+    best = max(rows, key=lambda r: float(r["quality_nisqa"]))
+    assert f"best mask_exponent by quality_nisqa: {float(best['mask_exponent']):g}" in capsys.readouterr().out
 
 
 def test_init_from_starts_a_new_run_from_another_runs_generator_and_never_overrides_a_resume(

@@ -60,12 +60,15 @@ def measure(model_dir, exponents, items, nisqa=False):
 def markdown(rows, model_dir, run_folder, n, key, best):
     """The rows as a markdown table, the chosen exponent marked (a NISQA column when scored)."""
     nisqa = all("nisqa" in r for r in rows)
+    both = nisqa and all("quality_nisqa" in r for r in rows)
     lines = [
         f"Model `{model_dir}`, the {n} validation mixtures of `{run_folder}` (never the test set); "
         f"chosen by `{key}`: **{best:g}**.",
         "",
-        "| mask exponent | STOI | PESQ | DNSMOS OVRL | quality | level (dB) |" + " NISQA MOS |" * nisqa,
-        "|---|---|---|---|---|---|" + "---|" * nisqa,
+        "| mask exponent | STOI | PESQ | DNSMOS OVRL | quality | level (dB) |"
+        + " NISQA MOS |" * nisqa
+        + " quality_nisqa |" * both,
+        "|---|---|---|---|---|---|" + "---|" * (nisqa + both),
     ]
     for r in rows:
         mark = " (chosen)" if r["mask_exponent"] == best else ""
@@ -73,6 +76,7 @@ def markdown(rows, model_dir, run_folder, n, key, best):
             f"| {r['mask_exponent']:g}{mark} | {r['stoi']:.3f} | {r['pesq']:.3f} | {r['dnsmos_ovrl']:.3f} | "
             f"{r['quality']:.3f} | {r.get('level_db', float('nan')):+.1f} |"
             + (f" {r['nisqa']:.3f} |" if nisqa else "")
+            + (f" {r['quality_nisqa']:.3f} |" if both else "")
         )
     return "\n".join(lines) + "\n"
 
@@ -88,7 +92,9 @@ def main(argv=None):
         "--num_mixtures", type=int, default=None, help="default: the run's num_valid_mixtures"
     )
     parser.add_argument(
-        "--nisqa", action="store_true", help="score NISQA MOS too (reported; not in the selection key)"
+        "--nisqa",
+        action="store_true",
+        help="score NISQA MOS too (reported, and quality_nisqa = quality + NISQA, a --key)",
     )
     parser.add_argument("--output_folder", required=True)
     args = parser.parse_args(argv)

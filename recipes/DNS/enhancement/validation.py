@@ -47,7 +47,9 @@ def validation_metrics(scores):
     A PESQ that could not be computed counts as :data:`PESQ_FLOOR` (and is counted in
     ``pesq_failed``), so that a nearly silent model cannot rank high on the files PESQ
     accepts. Other metrics average the files where they were computed (NaN when none).
-    ``quality`` = DNSMOS OVRL + 5 STOI (both on a 0-5 scale) when DNSMOS was computed;
+    ``quality`` = DNSMOS OVRL + 5 STOI (both on a 0-5 scale) when DNSMOS was computed, and
+    ``quality_nisqa`` = DNSMOS OVRL + NISQA MOS + 5 STOI when NISQA was computed too (the
+    three metrics the default model's goal names, NISQA being the one ``quality`` misses);
     ``level_db``: the median over the files of the output's level minus the clean target's.
 
     Arguments
@@ -64,6 +66,9 @@ def validation_metrics(scores):
     >>> stats = validation_metrics([{"stoi": 0.8, "pesq": 2.0}, {"stoi": 0.6, "pesq": float("nan")}])
     >>> round(stats["stoi"], 3), stats["pesq"], stats["pesq_failed"]
     (0.7, 1.5, 1)
+    >>> stats = validation_metrics([{"stoi": 0.8, "pesq": 2.0, "dnsmos_ovrl": 2.5, "nisqa": 3.0}])
+    >>> round(stats["quality"], 3), round(stats["quality_nisqa"], 3)
+    (6.5, 9.5)
     """
     stats = {}
     levels = np.array([s["level_db"] for s in scores if "level_db" in s], dtype=float)
@@ -82,6 +87,8 @@ def validation_metrics(scores):
     if "dnsmos_ovrl" in stats:
         # Selection criterion of the default model: both terms on a 0-5 scale.
         stats["quality"] = stats["dnsmos_ovrl"] + 5.0 * stats["stoi"]
+        if "nisqa" in stats:
+            stats["quality_nisqa"] = stats["quality"] + stats["nisqa"]
     return stats
 
 
