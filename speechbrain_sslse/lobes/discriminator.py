@@ -42,6 +42,17 @@ def _scaled(channels, width, groups=1):
     return max(groups, scaled - scaled % groups), groups
 
 
+def _scores_and_features(convs, conv_post, x):
+    """``convs``, each followed by LeakyReLU, then ``conv_post``: (scores ``[B, N]``, feature maps)."""
+    feats = []
+    for conv in convs:
+        x = F.leaky_relu(conv(x), LRELU_SLOPE)
+        feats.append(x)
+    x = conv_post(x)
+    feats.append(x)
+    return torch.flatten(x, 1, -1), feats
+
+
 class PeriodDiscriminator(nn.Module):
     """Looks at every ``period``-th sample: ``[B, 1, T] -> [B, T' * period]`` scores + features.
 
@@ -67,18 +78,12 @@ class PeriodDiscriminator(nn.Module):
 
     def forward(self, x):
         """``[B, 1, T]`` -> (scores ``[B, N]``, list of feature maps)."""
-        feats = []
         b, c, t = x.shape
         if t % self.period:
             x = F.pad(x, (0, self.period - t % self.period), "reflect")
             t = x.shape[-1]
         x = x.view(b, c, t // self.period, self.period)
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), LRELU_SLOPE)
-            feats.append(x)
-        x = self.conv_post(x)
-        feats.append(x)
-        return torch.flatten(x, 1, -1), feats
+        return _scores_and_features(self.convs, self.conv_post, x)
 
 
 class ScaleDiscriminator(nn.Module):
@@ -110,13 +115,7 @@ class ScaleDiscriminator(nn.Module):
 
     def forward(self, x):
         """``[B, 1, T]`` -> (scores ``[B, N]``, list of feature maps)."""
-        feats = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), LRELU_SLOPE)
-            feats.append(x)
-        x = self.conv_post(x)
-        feats.append(x)
-        return torch.flatten(x, 1, -1), feats
+        return _scores_and_features(self.convs, self.conv_post, x)
 
 
 class MultiPeriodDiscriminator(nn.Module):
@@ -256,14 +255,7 @@ class SpectrogramDiscriminator(nn.Module):
 
     def forward(self, x):
         """``[B, 1, T]`` -> (scores ``[B, N]``, list of feature maps)."""
-        feats = []
-        x = self.spectrogram(x)
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), LRELU_SLOPE)
-            feats.append(x)
-        x = self.conv_post(x)
-        feats.append(x)
-        return torch.flatten(x, 1, -1), feats
+        return _scores_and_features(self.convs, self.conv_post, self.spectrogram(x))
 
 
 class MultiResolutionSpectrogramDiscriminator(nn.Module):
