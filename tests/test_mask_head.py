@@ -288,6 +288,9 @@ def test_tune_mask_exponent_scores_the_runs_validation_set_per_exponent(tiny_mas
     assert tune.main([*argv, "--output_folder", str(out2), "--nisqa", "--key", "quality_nisqa"]) == 0
     best = max(rows, key=lambda r: float(r["quality_nisqa"]))
     assert f"best mask_exponent by quality_nisqa: {float(best['mask_exponent']):g}" in capsys.readouterr().out
+    with pytest.raises(SystemExit):  # the key needs the NISQA scores
+        tune.main([*argv, "--output_folder", str(tmp_path / "no_nisqa"), "--key", "quality_nisqa"])
+    assert "--key quality_nisqa needs NISQA scores: add --nisqa" in capsys.readouterr().err
 
 
 def test_init_from_starts_a_new_run_from_another_runs_generator_and_never_overrides_a_resume(

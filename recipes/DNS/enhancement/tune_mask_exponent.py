@@ -98,12 +98,16 @@ def main(argv=None):
     )
     parser.add_argument("--output_folder", required=True)
     args = parser.parse_args(argv)
+    if args.key in ("nisqa", "quality_nisqa") and not args.nisqa:
+        parser.error(f"--key {args.key} needs NISQA scores: add --nisqa")
     from speechbrain_sslse.files import write_csv, write_text
 
     torch.set_num_threads(1)
     overrides = {"num_valid_mixtures": args.num_mixtures} if args.num_mixtures else None
     items = validation.validation_items(args.run, overrides)
     rows = measure(args.model, args.exponents, items, nisqa=args.nisqa)
+    if args.key not in rows[0]:
+        parser.error(f"--key {args.key} is not a validation metric; use one of {', '.join(rows[0])}")
     best = max(rows, key=lambda r: r[args.key] if r[args.key] == r[args.key] else float("-inf"))
     out = Path(args.output_folder)
     write_csv(out / "mask_exponent.csv", rows, list(rows[0]))
