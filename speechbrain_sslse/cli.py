@@ -301,12 +301,23 @@ def package_cli(argv=None):
     )
     parser.add_argument("run_folder", help="the run's output_folder (holding hyperparams.yaml and save/)")
     parser.add_argument("-o", "--output", required=True, help="model folder to write")
-    parser.add_argument("--checkpoint", default=None, help="a save/CKPT+... folder (default: best PESQ)")
+    parser.add_argument(
+        "--checkpoint", default=None,
+        help="a save/CKPT+... folder (default: the best by the run's selection_key)",
+    )  # fmt: skip
     parser.add_argument("--overwrite", action="store_true", help="replace an existing model folder")
+    parser.add_argument(
+        "--with_discriminator", action="store_true",
+        help="also copy the checkpoint's discriminator.ckpt (for GAN fine-tunes started from the folder)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     try:
         folder = package_model(
-            args.run_folder, args.output, checkpoint=args.checkpoint, overwrite=args.overwrite
+            args.run_folder,
+            args.output,
+            checkpoint=args.checkpoint,
+            overwrite=args.overwrite,
+            with_discriminator=args.with_discriminator,
         )
     except (PackagingError, FileNotFoundError, ValueError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)

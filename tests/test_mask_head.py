@@ -360,6 +360,59 @@ def test_init_from_a_packaged_model_folder_and_refuses_another_architecture(
     assert torch.allclose(deep_out, mask_out, atol=1e-5)
 
 
+def test_a_gan_fine_tune_goes_on_from_the_discriminator_of_an_average_or_a_packaged_folder(
+    tiny_mask_run, tmp_path, mini_corpus, tiny_tera_ckpt, caplog
+):
+    import shutil
+
+    from speechbrain.utils.checkpoints import Checkpointer
+
+    from speechbrain_sslse.packaging import PackagingError, package_model
+
+    run_setup = recipe_sibling("run_setup")
+    average = load_recipe_module("dns_average_checkpoints", DNS_RECIPE / "average_checkpoints.py")
+    epoch_end = average.epoch_checkpoints(tiny_mask_run / "save", [1])[0]
+    own = torch.load(epoch_end.path / "discriminator.ckpt", weights_only=True)
+    avg = average.average_run(tiny_mask_run, [1], tmp_path / "averaged")
+    kept = torch.load(avg / "discriminator.ckpt", weights_only=True)
+    assert set(kept) == set(own) and all(torch.equal(kept[k], own[k]) for k in own)
+    assert Checkpointer(tmp_path / "averaged").list_checkpoints()[0].meta["discriminator_epoch"] == 1
+    # The tiny run never reached its GAN steps: stand in a trained discriminator's weights.
+    trained = {k: v + 0.5 if v.is_floating_point() else v for k, v in kept.items()}
+    torch.save(trained, avg / "discriminator.ckpt")
+
+    plain = package_model(tiny_mask_run, tmp_path / "plain", checkpoint=avg)
+    assert not (plain / "discriminator.ckpt").exists()
+    folder = package_model(tiny_mask_run, tmp_path / "with_d", checkpoint=avg, with_discriminator=True)
+    assert (folder / "discriminator.ckpt").is_file()
+    assert "`discriminator.ckpt` is the GAN discriminator" in (folder / "README.md").read_text()
+
+    args = _tiny_mask_args(tmp_path, mini_corpus, tiny_tera_ckpt)
+
+    def fine_tune(name, source, **extra):
+        overrides = {**args, "output_folder": tmp_path / name, "init_from": source, **extra}
+        yaml_overrides = "\n".join(f"{k}: {v}" for k, v in overrides.items())  # as the command line
+        hparams = load_hyperpyyaml(MASK_YAML.read_text(), yaml_overrides)
+        run_setup.initialise_from(hparams, Checkpointer(tmp_path / name / "save"))
+        return hparams["modules"]["discriminator"].state_dict()
+
+    loaded = fine_tune("ft", folder)
+    assert all(torch.equal(loaded[k], trained[k]) for k in trained)
+    fresh = fine_tune("ft_plain", plain)  # no discriminator in the folder: an untrained one
+    assert not any(torch.equal(fresh[k], trained[k]) for k in trained if trained[k].is_floating_point())
+    with caplog.at_level("WARNING"):
+        other = fine_tune("ft_wide", folder, discriminator_channels=8)
+    assert "another architecture" in caplog.text and "discriminator starts untrained" in caplog.text
+    assert all(v.abs().sum() > 0 for v in other.values() if v.is_floating_point())
+    # Asked for a discriminator the checkpoint lacks: refused, nothing written.
+    bare = tmp_path / "bare" / avg.name
+    shutil.copytree(avg, bare)
+    (bare / "discriminator.ckpt").unlink()
+    with pytest.raises(PackagingError, match="no discriminator.ckpt to include"):
+        package_model(tiny_mask_run, tmp_path / "none", checkpoint=bare, with_discriminator=True)
+    assert not (tmp_path / "none").exists()
+
+
 def test_validation_items_of_a_run_from_before_the_mixer_was_built_in_the_yaml(tiny_mask_run, tmp_path):
     """A former run (its mixer built from nine settings, no ``mixer:`` entry) draws the same mixtures."""
     import re

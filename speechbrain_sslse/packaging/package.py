@@ -38,7 +38,14 @@ from speechbrain_sslse.inference import SpectrumAwareEnhancer  # noqa: F401
 
 
 def package_model(
-    run_folder, output_dir, checkpoint=None, max_key=None, notes=(), overwrite=False, generator_settings=None
+    run_folder,
+    output_dir,
+    checkpoint=None,
+    max_key=None,
+    notes=(),
+    overwrite=False,
+    generator_settings=None,
+    with_discriminator=False,
 ):
     """Turns a training run of the DNS recipe into a pretrained-model folder.
 
@@ -62,6 +69,11 @@ def package_model(
         packaged ``hyperparams.yaml`` and the model card (e.g. ``{"mask_exponent": 1.5}``
         for :class:`~speechbrain_sslse.lobes.SpectralMaskHead`, chosen on the validation
         set by the DNS recipe's ``tune_mask_exponent.py``).
+    with_discriminator : bool
+        Also copy the checkpoint's ``discriminator.ckpt`` into the folder (inference never
+        reads it): a GAN fine-tune started from the folder (the DNS recipe's ``init_from``)
+        then continues with the discriminator the model was trained against instead of an
+        untrained one, on any machine.
 
     Returns
     -------
@@ -93,6 +105,12 @@ def package_model(
     weights = Path(checkpoint.path) / "generator.ckpt"
     if not weights.is_file():
         raise PackagingError(f"{checkpoint.path}: no generator.ckpt")
+    discriminator = Path(checkpoint.path) / "discriminator.ckpt"
+    if with_discriminator and not discriminator.is_file():
+        raise PackagingError(
+            f"{checkpoint.path}: no discriminator.ckpt to include; package without --with_discriminator, "
+            "or average with a discriminator (average_checkpoints.py keeps the last epoch's)"
+        )
 
     text = hparams_path.read_text(encoding="utf-8")
     text = upgrade_vocoder_yaml(text) or text  # a run trained before the parts were built in the yaml
@@ -143,6 +161,8 @@ def package_model(
             shutil.copyfile(weights, staging / "vocoder.ckpt")
         shutil.copyfile(ssl_ckpt, staging / "ssl.ckpt")
         shutil.copyfile(hparams_path, staging / "train_hyperparams.yaml")
+        if with_discriminator:
+            shutil.copyfile(discriminator, staging / "discriminator.ckpt")
         (staging / "custom_interface.py").write_text(CUSTOM_INTERFACE)
         (staging / "hyperparams.yaml").write_text(
             model_hyperparams(
@@ -173,7 +193,7 @@ def package_model(
                 parts,
                 vocoder.encoder.name,
                 files,
-                [*calibration, *settings_notes, *notes],
+                [*calibration, *settings_notes, *_discriminator_note(with_discriminator), *notes],
             )
         )
         if output_dir.exists():
@@ -183,3 +203,15 @@ def package_model(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return output_dir
+
+
+def _discriminator_note(included):
+    """The model card's lines on ``discriminator.ckpt`` (none when it is not in the folder)."""
+    if not included:
+        return []
+    return [
+        "`discriminator.ckpt` is the GAN discriminator this model was trained against, for fine-tuning "
+        "only (inference never reads it): the DNS recipe's `--init_from <this folder>` loads it with "
+        "the generator, so an adversarial fine-tune continues from it instead of an untrained one.",
+        "",
+    ]

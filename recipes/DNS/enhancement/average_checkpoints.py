@@ -8,7 +8,10 @@ SpeechBrain's :func:`speechbrain.utils.checkpoints.average_checkpoints` and writ
 result as a checkpoint folder ``<run>/averaged/CKPT+...`` (outside ``save/``, so that
 resuming the run never picks it up), which ``sslse-package --checkpoint`` and
 ``tune_mask_exponent.py`` take like any other. Whether it is better is for the validation
-set to say (``tune_mask_exponent.py`` reports the validation metrics).
+set to say (``tune_mask_exponent.py`` reports the validation metrics). A run trained with a
+discriminator keeps the last averaged epoch's ``discriminator.ckpt`` beside the average (not
+averaged: it is the discriminator the latest generator was trained against), for
+``sslse-package --with_discriminator`` and GAN fine-tunes started from the average.
 
     python average_checkpoints.py --run results/mask_head --epochs 7 8 9 10
     sslse-package results/mask_head -o results/mask_head/model_avg \\
@@ -80,8 +83,9 @@ def average_run(run_folder, epochs, output_folder=None):
     Returns
     -------
     Path
-        The new checkpoint folder (``generator.ckpt`` and ``CKPT.yaml``; its metadata lists
-        the averaged epochs and the CPU time of the last of them).
+        The new checkpoint folder (``generator.ckpt``, the last epoch's ``discriminator.ckpt``
+        when the run has one, and ``CKPT.yaml``; its metadata lists the averaged epochs and
+        the CPU time of the last of them).
     """
     run_folder = Path(run_folder)
     checkpoints = epoch_checkpoints(run_folder / "save", epochs)
@@ -92,9 +96,12 @@ def average_run(run_folder, epochs, output_folder=None):
         "averaged_epochs": [int(e) for e in epochs],
         "cpu_seconds": last.get("cpu_seconds"),
     }
-    out = Checkpointer(
-        Path(output_folder or run_folder / "averaged"), recoverables={"generator": _Weights(state)}
-    )
+    recoverables = {"generator": _Weights(state)}
+    discriminator = Path(checkpoints[-1].path) / "discriminator.ckpt"
+    if discriminator.is_file():
+        recoverables["discriminator"] = _Weights(_load_weights(discriminator))
+        meta["discriminator_epoch"] = int(last["epoch"])
+    out = Checkpointer(Path(output_folder or run_folder / "averaged"), recoverables=recoverables)
     folder = Path(out.save_checkpoint(meta=meta, end_of_epoch=True).path)
     return folder
 

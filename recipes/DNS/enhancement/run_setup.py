@@ -241,7 +241,11 @@ def initialise_from(hparams, checkpointer):
     one's own data); its weights go through SpeechBrain's Pretrainer into this run's
     generator. The two must have the same architecture (the same hparams): a checkpoint
     whose parameter names or shapes differ is refused before anything is loaded (but for a
-    mask head of a higher ``filter_order``, whose past taps start at zero). Nothing
+    mask head of a higher ``filter_order``, whose past taps start at zero). A
+    ``discriminator.ckpt`` beside the weights (a training checkpoint, an average, or a folder
+    packaged with ``--with_discriminator``) starts this run's discriminator when the two have
+    the same architecture, so that a GAN fine-tune goes on against the discriminator the
+    model was trained with; otherwise the discriminator starts untrained (logged). Nothing
     else is taken over: the optimizer, the learning-rate schedule and the epoch counter start
     afresh, from this run's hparams. A run that already has a checkpoint of its own resumes
     from it instead.
@@ -284,7 +288,34 @@ def initialise_from(hparams, checkpointer):
     run_on_main(pretrainer.collect_files)
     pretrainer.load_collected()
     logger.info("Generator initialised from %s (optimizer and schedule start afresh)", path)
+    _initialise_discriminator(hparams, folder)
     return path
+
+
+def _initialise_discriminator(hparams, folder):
+    """Loads ``folder/discriminator.ckpt`` into the run's discriminator when the architectures match.
+
+    Returns
+    -------
+    bool
+        Whether the discriminator was loaded.
+    """
+    discriminator = hparams.get("modules", {}).get("discriminator")
+    path = folder / "discriminator.ckpt"
+    if discriminator is None:
+        return False
+    if not path.is_file():
+        logger.info("init_from: %s has no discriminator.ckpt; the discriminator starts untrained", folder)
+        return False
+    loaded = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        check_same_architecture(discriminator.state_dict(), loaded, path)
+    except ValueError as err:
+        logger.warning("%s; the discriminator starts untrained", str(err).split(";")[0])
+        return False
+    discriminator.load_state_dict(loaded)
+    logger.info("Discriminator initialised from %s", path)
+    return True
 
 
 def check_same_architecture(own, loaded, path):

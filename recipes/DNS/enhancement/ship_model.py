@@ -56,6 +56,10 @@ def main(argv=None):
         "--mask_exponent", type=float, default=None,
         help="mask-head models: the inference mask exponent chosen by tune_mask_exponent.py on validation",
     )  # fmt: skip
+    parser.add_argument(
+        "--with_discriminator", action="store_true",
+        help="also ship the checkpoint's discriminator.ckpt (for GAN fine-tunes from the folder)",
+    )  # fmt: skip
     parser.add_argument("--overwrite", action="store_true")
     args = parser.parse_args(argv)
     table = (Path(args.eval) / "table.md").read_text()
@@ -77,6 +81,7 @@ def main(argv=None):
         notes=notes,
         overwrite=args.overwrite,
         generator_settings=None if args.mask_exponent is None else {"mask_exponent": args.mask_exponent},
+        with_discriminator=args.with_discriminator,
     )
     size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
     print(f"default model written: {folder} ({size / 2**20:.1f} MB)")
