@@ -280,42 +280,39 @@ def initialise_from(hparams, checkpointer):
         torch.save(loaded, path)
         logger.info("init_from: the mask head's filter taps beyond the checkpoint's start at zero")
     check_same_architecture(hparams["generator"].state_dict(), loaded, path)
+    loadables, paths = {"generator": hparams["generator"]}, {"generator": str(path.resolve())}
+    discriminator = _matching_discriminator(hparams, folder)
+    if discriminator is not None:
+        loadables["discriminator"] = hparams["modules"]["discriminator"]
+        paths["discriminator"] = str(discriminator.resolve())
     pretrainer = Pretrainer(
-        collect_in=Path(hparams["output_folder"]) / "init_from",
-        loadables={"generator": hparams["generator"]},
-        paths={"generator": str(path.resolve())},
+        collect_in=Path(hparams["output_folder"]) / "init_from", loadables=loadables, paths=paths
     )
     run_on_main(pretrainer.collect_files)
     pretrainer.load_collected()
     logger.info("Generator initialised from %s (optimizer and schedule start afresh)", path)
-    _initialise_discriminator(hparams, folder)
+    if discriminator is not None:
+        logger.info("Discriminator initialised from %s", discriminator)
     return path
 
 
-def _initialise_discriminator(hparams, folder):
-    """Loads ``folder/discriminator.ckpt`` into the run's discriminator when the architectures match.
-
-    Returns
-    -------
-    bool
-        Whether the discriminator was loaded.
-    """
+def _matching_discriminator(hparams, folder):
+    """``folder/discriminator.ckpt`` if the run has a discriminator of its architecture, else None."""
     discriminator = hparams.get("modules", {}).get("discriminator")
-    path = folder / "discriminator.ckpt"
     if discriminator is None:
-        return False
+        return None
+    path = folder / "discriminator.ckpt"
     if not path.is_file():
         logger.info("init_from: %s has no discriminator.ckpt; the discriminator starts untrained", folder)
-        return False
-    loaded = torch.load(path, map_location="cpu", weights_only=True)
+        return None
     try:
-        check_same_architecture(discriminator.state_dict(), loaded, path)
+        check_same_architecture(
+            discriminator.state_dict(), torch.load(path, map_location="cpu", weights_only=True), path
+        )
     except ValueError as err:
         logger.warning("%s; the discriminator starts untrained", str(err).split(";")[0])
-        return False
-    discriminator.load_state_dict(loaded)
-    logger.info("Discriminator initialised from %s", path)
-    return True
+        return None
+    return path
 
 
 def check_same_architecture(own, loaded, path):
