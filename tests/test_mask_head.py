@@ -160,6 +160,27 @@ def test_mask_head_yaml_wires_the_head_into_the_vocoder(tmp_path):
     assert isinstance(hparams["augment"], ChannelAugment)
 
 
+def test_mask_head_yaml_adversarial_weights_reach_the_generator_loss(tmp_path):
+    """--mseg_loss_weight / --feat_match_loss_weight scale the GAN terms of G_loss."""
+    target = 0.1 * torch.randn(1, 1, 4000, generator=torch.Generator().manual_seed(0))
+    estimate = target + 0.02 * torch.randn(1, 1, 4000, generator=torch.Generator().manual_seed(1))
+    scores = [torch.full((1, 5), 0.3)]
+    feats_fake, feats_real = [[torch.ones(1, 4)]], [[torch.zeros(1, 4)]]
+    totals = {}
+    for weights in ((1.0, 2.0), (3.0, 5.0)):
+        overrides = {"output_folder": str(tmp_path), "mseg_loss_weight": weights[0]}
+        overrides["feat_match_loss_weight"] = weights[1]
+        with open(MASK_YAML) as f:
+            loss = load_hyperpyyaml(f, overrides)["generator_loss"]
+        out = loss(None, estimate, target, scores, feats_fake, feats_real)
+        totals[weights] = out
+    base, scaled = totals[(1.0, 2.0)], totals[(3.0, 5.0)]
+    gan, fm = float(base["G_mse_gan_loss"]), float(base["G_feat_match_loss"])
+    assert gan > 0 and fm > 0
+    expected = float(base["G_loss"]) + 2.0 * gan + 3.0 * fm
+    assert float(scaled["G_loss"]) == pytest.approx(expected, rel=1e-5)
+
+
 def _tiny_mask_args(root, mini_corpus, tiny_tera_ckpt):
     """Overrides of mask_head.yaml for a run of seconds (a tiny model, two steps)."""
     return {
