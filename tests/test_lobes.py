@@ -182,6 +182,25 @@ def test_vocoder_shapes_and_gradients(tera, fusion):
     assert all(p.grad is None for p in vocoder.encoder.parameters())
 
 
+@pytest.mark.parametrize("window", [None, 3])
+def test_attention_block_computes_what_its_multihead_attention_computes(window):
+    # The block attends from its nn.MultiheadAttention's own weights (contiguous projections, SDPA);
+    # the result must be the module's: same checkpoints, same outputs.
+    from speechbrain_sslse.lobes.fusion import _AttentionBlock
+
+    torch.manual_seed(0)
+    block = _AttentionBlock(32, 4, 64, dropout=0.0, positional=True, window=window).eval()
+    query, key, value = torch.randn(3, 2, 20, 32).unbind(0)
+    mask = None
+    if window is not None:
+        index = torch.arange(20)
+        mask = (index[:, None] - index[None, :]).abs() > window
+    with torch.no_grad():
+        ours = block._attend(query, key, value, mask)
+        reference, _ = block.attention(query, key, value, attn_mask=mask, need_weights=False)
+    assert torch.allclose(ours, reference, atol=1e-5)
+
+
 @pytest.mark.parametrize("fusion", list(FUSIONS))
 def test_padded_batch_matches_each_item_alone(tera, fusion):
     vocoder = make_vocoder(tera, fusion).eval()

@@ -22,6 +22,7 @@ Authors
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 __all__ = [
@@ -115,6 +116,35 @@ class _AttentionBlock(nn.Module):
         self.norm2 = nn.LayerNorm(d_model)
         self.dropout = nn.Dropout(dropout)
 
+    def _attend(self, query, key, value, mask):
+        """``self.attention``'s computation, from its own weights, on ``[B, F, D]`` inputs.
+
+        The same math as ``nn.MultiheadAttention`` (``need_weights=False``), but the
+        projections run on the contiguous batch-first inputs and the attention in
+        :func:`torch.nn.functional.scaled_dot_product_attention`: given separate key and
+        value tensors, ``nn.MultiheadAttention`` projects transposed (non-contiguous)
+        views, which the CPU computes as a broadcast batched matmul over a copied
+        ``[F, D, D]`` weight, several times slower. ``mask`` is ``[F, F]`` bool, True
+        where attention is not allowed (``nn.MultiheadAttention``'s convention).
+        """
+        attention = self.attention
+        batch, frames, dim = query.shape
+        heads = attention.num_heads
+        weights = attention.in_proj_weight.chunk(3)
+        biases = (None,) * 3 if attention.in_proj_bias is None else attention.in_proj_bias.chunk(3)
+
+        def split(x, weight, bias):
+            return F.linear(x, weight, bias).view(batch, x.shape[1], heads, dim // heads).transpose(1, 2)
+
+        attended = F.scaled_dot_product_attention(
+            split(query, weights[0], biases[0]),
+            split(key, weights[1], biases[1]),
+            split(value, weights[2], biases[2]),
+            attn_mask=None if mask is None else ~mask,
+            dropout_p=attention.dropout if self.training else 0.0,
+        )
+        return attention.out_proj(attended.transpose(1, 2).reshape(batch, frames, dim))
+
     def forward(self, query, memory):
         frames = query.shape[1]
         q, k = query, memory
@@ -125,8 +155,7 @@ class _AttentionBlock(nn.Module):
         if self.window is not None:
             index = torch.arange(frames, device=query.device)
             mask = (index[:, None] - index[None, :]).abs() > self.window
-        attended, _ = self.attention(q, k, memory, attn_mask=mask, need_weights=False)
-        x = self.norm1(query + self.dropout(attended))
+        x = self.norm1(query + self.dropout(self._attend(q, k, memory, mask)))
         return self.norm2(x + self.dropout(self.ffn(x)))
 
 
