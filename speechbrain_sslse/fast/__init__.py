@@ -41,7 +41,7 @@ from .precision import (
     resolve_precision,
 )
 from .version import TESTED_TORCH, UntestedTorchWarning, tested_torch
-from .wrapper import FastVocoder, sdpa_attention
+from .wrapper import FastVocoder, functional_gelu, sdpa_attention
 
 __all__ = [
     "FastVocoder",
@@ -54,6 +54,7 @@ __all__ = [
     "InferenceOptionError",
     "native_cpu_bf16",
     "sdpa_attention",
+    "functional_gelu",
     "TESTED_TORCH",
     "UntestedTorchWarning",
     "tested_torch",

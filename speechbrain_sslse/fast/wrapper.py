@@ -26,7 +26,7 @@ from .generator import FastHifiganGenerator
 from .precision import DTYPES, resolve_precision
 from .version import packed_generator_allowed
 
-__all__ = ["FastVocoder", "sdpa_attention"]
+__all__ = ["FastVocoder", "functional_gelu", "sdpa_attention"]
 
 
 def _sdpa_self_attention(self, hidden_states, attention_mask, head_mask=None):
@@ -88,14 +88,63 @@ def sdpa_attention(module):
             layer.__dict__.pop("forward", None)
 
 
+@contextlib.contextmanager
+def functional_gelu(module):
+    """Within the block, s3prl's TERA-family feed-forward layers in ``module`` use ``F.gelu``.
+
+    s3prl's ``gelu`` is ``x * 0.5 * (1 + erf(x / sqrt(2)))`` written as five elementwise
+    operations, each a pass over the ``[B, F, intermediate]`` activations;
+    :func:`torch.nn.functional.gelu` computes the same exact (erf) GELU in one. Layers with
+    another activation are left alone; nothing changes outside the block.
+
+    Arguments
+    ---------
+    module : torch.nn.Module
+        Any module (e.g. an :class:`~speechbrain_sslse.lobes.SSLEncoder`).
+
+    Example
+    -------
+    >>> import tempfile, os
+    >>> from speechbrain_sslse.testing import write_tiny_tera
+    >>> from speechbrain_sslse.lobes import SSLEncoder
+    >>> encoder = SSLEncoder("tera", ckpt=write_tiny_tera(os.path.join(tempfile.mkdtemp(), "t.ckpt")))
+    >>> x = torch.randn(1, 8000)
+    >>> with torch.no_grad(), functional_gelu(encoder):
+    ...     fast, _ = encoder(x)
+    >>> with torch.no_grad():
+    ...     plain, _ = encoder(x)
+    >>> bool((fast - plain).abs().max() < 1e-5)
+    True
+    """
+    try:
+        from s3prl.upstream.mockingjay import model as mockingjay
+    except ImportError:  # pragma: no cover - s3prl is a dependency
+        yield
+        return
+    patched = [
+        m
+        for m in module.modules()
+        if type(m) is mockingjay.TransformerIntermediate and m.intermediate_act_fn is mockingjay.gelu
+    ]
+    for layer in patched:
+        layer.intermediate_act_fn = F.gelu
+    try:
+        yield
+    finally:
+        for layer in patched:
+            layer.intermediate_act_fn = mockingjay.gelu
+
+
 class FastVocoder(nn.Module):
     """Inference-only fast path of a :class:`~speechbrain_sslse.lobes.SpectrumAwareVocoder`.
 
     Same call and outputs as the vocoder (``noisy [B, T], wav_lens [B] -> [B, T]``,
     zero beyond each length, items of different lengths processed separately), so it
-    plugs into :func:`speechbrain_sslse.chunking.overlap_add`. On a CPU the items of a
-    batch run one after the other: batching 10 s chunks gave no speed-up there and
-    multiplied the activation memory (peak RSS). The vocoder itself is
+    plugs into :func:`speechbrain_sslse.chunking.overlap_add`. With the HiFi-GAN generator
+    on a CPU the items of a batch run one after the other: batching 10 s chunks gave no
+    speed-up there and multiplied the activation memory (peak RSS); a generator that
+    filters the noisy input (the mask head) takes equal-length items as one batch, which
+    is faster on its 2 s chunks (``benchmarks/bench_inference_paths.py``). The vocoder itself is
     left unchanged (it shares its encoder, spectrum and fusion modules; the CPU
     generator is rebuilt, see :class:`FastHifiganGenerator`, on the torch versions it
     was tested with; on another torch the vocoder's own generator runs, after an
@@ -142,6 +191,9 @@ class FastVocoder(nn.Module):
         # A generator family that filters the noisy input (e.g. the mask head) runs as it is;
         # the prepacked oneDNN rebuild is for the HiFi-GAN generator.
         self.needs_noisy = bool(getattr(vocoder, "needs_noisy", False))
+        # The HiFi-GAN generator on a CPU: one item at a time (see above); the mask head's
+        # short chunks run faster batched.
+        self.per_item = self.device.type == "cpu" and not self.needs_noisy
         onednn = self.device.type == "cpu" and torch.backends.mkldnn.is_available()
         if onednn and self.dtype == torch.bfloat16 and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
             onednn = False  # oneDNN's bf16 kernels need AVX-512 or AVX-NE-CONVERT: eager autocast instead
@@ -160,7 +212,8 @@ class FastVocoder(nn.Module):
 
     def _enhance(self, noisy):
         """Equal-length waveforms ``[b, t]`` -> ``[b, t]`` float32."""
-        with sdpa_attention(self.vocoder.encoder), self._autocast():
+        encoder = self.vocoder.encoder
+        with sdpa_attention(encoder), functional_gelu(encoder), self._autocast():
             features = self.vocoder.features(noisy)
             if self.needs_noisy:
                 return self.vocoder.synthesise(features, noisy.shape[1], noisy).float()
@@ -191,5 +244,5 @@ class FastVocoder(nn.Module):
             noisy,
             wav_lens,
             lambda index, length: self._enhance(noisy[index, :length]),
-            per_item=self.device.type == "cpu",
+            per_item=self.per_item,
         )

@@ -174,6 +174,7 @@ def package_model(
                     for key, value in (
                         ("chunk_seconds", hparams.get("inference_chunk_seconds")),
                         ("overlap_seconds", hparams.get("inference_overlap_seconds")),
+                        ("chunk_batch_size", hparams.get("inference_chunk_batch_size")),
                     )
                     if value is not None
                 },
