@@ -19,6 +19,7 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
         "bench_train.py",
         "bench_data.py",
         "bench_peers.py",
+        "bench_inference_paths.py",
     ],
 )
 def test_benchmark_runs_in_quick_mode(script, tmp_path):
