@@ -138,6 +138,28 @@ def test_mixtures_have_the_requested_snr_and_t60(manifests):
     assert torch.equal(first["noisy"], second["noisy"])  # a seeded generator fixes the mixture
 
 
+def test_babble_sums_other_training_utterances_at_the_requested_snr(manifests):
+    noises = [{"wav": r["wav"], "duration": float(r["duration"])} for r in _rows(manifests / "noise.csv")]
+    train = _rows(manifests / "train.csv")
+    talkers = [{"wav": r["wav"], "duration": float(r["duration"])} for r in train]
+    babbler = OnTheFlyMixer(segment_seconds=1.0, rir_probability=0.0, babble_probability=1.0)
+    babbler.use_files(noises, [], babble_speech=talkers)
+    row = train[0]
+    for seed in range(4):
+        mix = babbler.mix(row["wav"], float(row["duration"]), np.random.default_rng(seed))
+        assert re.fullmatch(r"babble:[3-7]", mix["noise"]), mix["noise"]
+        measured = float(snr_db(mix["speech"], mix["noisy"] - mix["speech"]))
+        assert abs(measured - mix["snr"]) < 0.5, (measured, mix["snr"])
+    # babble=False (validation) draws exactly the mixture of a mixer without babble.
+    plain = OnTheFlyMixer(noises, [], segment_seconds=1.0, rir_probability=0.0)
+    off = babbler.mix(row["wav"], float(row["duration"]), np.random.default_rng(5), babble=False)
+    assert torch.equal(
+        off["noisy"], plain.mix(row["wav"], float(row["duration"]), np.random.default_rng(5))["noisy"]
+    )
+    with pytest.raises(ValueError, match="babble_speech"):
+        OnTheFlyMixer(rir_probability=0.0, babble_probability=0.3).use_files(noises, [])
+
+
 def test_unusable_noise_is_dropped_and_reported(tmp_path, manifests):
     bad = tmp_path / "bad_noise.wav"
     bad.write_bytes(b"garbage")

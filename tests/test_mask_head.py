@@ -193,6 +193,7 @@ def _tiny_mask_args(root, mini_corpus, tiny_tera_ckpt):
         "batch_size": 2,
         "num_workers": 0,
         "segment_seconds": 0.5,
+        "babble_probability": 0.5,  # train.py gives the mixer its talkers (it refuses to mix without)
         "num_valid_mixtures": 1,
         "valid_segment_seconds": 4.6,
         "valid_batch_size": 1,
@@ -312,6 +313,38 @@ def test_tune_mask_exponent_scores_the_runs_validation_set_per_exponent(tiny_mas
     with pytest.raises(SystemExit):  # the key needs the NISQA scores
         tune.main([*argv, "--output_folder", str(tmp_path / "no_nisqa"), "--key", "quality_nisqa"])
     assert "--key quality_nisqa needs NISQA scores: add --nisqa" in capsys.readouterr().err
+
+
+def test_compare_on_validation_scores_models_and_the_input_per_validation_part(
+    tiny_mask_run, tmp_path, capsys
+):
+    compare = load_recipe_module("dns_compare_on_validation", DNS_RECIPE / "compare_on_validation.py")
+    validation = recipe_sibling("validation")
+    out = tmp_path / "compare"
+    model = tiny_mask_run / "model"
+    argv = ["--run", str(tiny_mask_run), "--model", f"tiny={model}", "--model", f"sharp={model}@3"]
+    argv += ["--part", "standard", "--part", "dry", "--num_mixtures", "2", "--no_nisqa"]
+    assert compare.main([*argv, "--output_folder", str(out)]) == 0
+    rows = read_csv(out / "per_file.csv")
+    assert len(rows) == 2 * 3 * 2  # parts x systems (two models, the input) x mixtures
+    by = {
+        (r["part"], r["system"]): [
+            float(x["stoi"]) for x in rows if (x["part"], x["system"]) == (r["part"], r["system"])
+        ]
+        for r in rows
+    }
+    # The standard part is the run's own validation set, scored as train.py scores it.
+    items = validation.validation_items(tiny_mask_run, {"num_valid_mixtures": 2})
+    expected = validation.score_validation(items)["stoi"]
+    assert np.mean(by[("standard", "unprocessed")]) == pytest.approx(expected)
+    # The dry part draws other mixtures of the same utterances: no room, another seed.
+    assert by[("dry", "unprocessed")] != by[("standard", "unprocessed")]
+    assert by[("standard", "sharp")] != by[("standard", "tiny")]  # the exponent reached the model
+    text = (out / "table.md").read_text()
+    assert "### Validation part `standard` (2 mixtures)" in text and "### Validation part `dry`" in text
+    assert "Paired, `tiny` minus each system" in text and "| sharp |" in text
+    with pytest.raises(SystemExit, match="not a packaged model folder"):
+        compare.main(["--run", str(tiny_mask_run), "--model", f"x={tmp_path}", "--output_folder", str(out)])
 
 
 def test_init_from_starts_a_new_run_from_another_runs_generator_and_never_overrides_a_resume(

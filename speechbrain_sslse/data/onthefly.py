@@ -5,6 +5,8 @@ signal-level primitives of :mod:`speechbrain_sslse.data.signals`; a recipe's yam
 it as ``!new:speechbrain_sslse.data.mixing.OnTheFlyMixer`` (re-exported there).
 """
 
+import torch
+
 from speechbrain_sslse.audio import AudioError, read_audio, read_segment
 
 from .rir import direct_path_index, read_rir
@@ -62,6 +64,14 @@ class OnTheFlyMixer:
         (it is then dropped from its pool).
     augment : ChannelAugment, optional
         Channel effects applied to mixture and target before the level is set.
+    babble_probability : float
+        Probability that a mixture's noise is babble instead of a noise file: the sum of
+        ``babble_talkers`` segments of other utterances of ``babble_speech`` (given to
+        :meth:`use_files`), each at equal RMS. 0 (the default) draws nothing more from the
+        generator, so the mixtures are those of a mixer without the option; ``mix(...,
+        babble=False)`` turns it off for one call (validation mixtures).
+    babble_talkers : tuple of int
+        Smallest and largest number of talkers in a babble (inclusive).
 
     Example
     -------
@@ -81,6 +91,13 @@ class OnTheFlyMixer:
     >>> again = OnTheFlyMixer(noises, [], rir_probability=0.0, segment_seconds=1.0)
     >>> torch.equal(again.mix(os.path.join(d, "s.wav"), 2.0, np.random.default_rng(0))["noisy"], mix["noisy"])
     True
+    >>> write_audio(os.path.join(d, "t.wav"), 0.1 * torch.randn(32000, generator=g))
+    >>> talkers = [{"wav": os.path.join(d, "s.wav"), "duration": 2.0}] * 3
+    >>> babbler = OnTheFlyMixer(rir_probability=0.0, babble_probability=1.0, babble_talkers=(2, 2))
+    >>> babbler.use_files(noises, [], babble_speech=talkers)  # doctest: +ELLIPSIS
+    <...OnTheFlyMixer object at ...>
+    >>> babbler.mix(os.path.join(d, "t.wav"), 2.0, np.random.default_rng(0))["noise"]
+    'babble:2'
     """
 
     def __init__(
@@ -98,6 +115,8 @@ class OnTheFlyMixer:
         sample_rate=16000,
         on_bad_file=None,
         augment=None,
+        babble_probability=0.0,
+        babble_talkers=(3, 7),
     ):
         self.segment_seconds = segment_seconds
         self.snr_range = tuple(snr_range)
@@ -110,6 +129,11 @@ class OnTheFlyMixer:
         self.sample_rate = sample_rate
         self.on_bad_file = on_bad_file
         self.augment = augment
+        self.babble_probability = float(babble_probability)
+        self.babble_talkers = (int(babble_talkers[0]), int(babble_talkers[1]))
+        if not 1 <= self.babble_talkers[0] <= self.babble_talkers[1]:
+            raise ValueError(f"babble_talkers must be (low, high), 1 <= low <= high, not {babble_talkers}")
+        self.babble_speech = None
         self.bad_files = []
         self.noises, self.rirs = None, None
         self._silent = {}  # noise file -> whether it is digital silence throughout
@@ -117,7 +141,7 @@ class OnTheFlyMixer:
         if noises is not None or rirs is not None:
             self.use_files(noises or [], rirs or [])
 
-    def use_files(self, noises, rirs, on_bad_file=None):
+    def use_files(self, noises, rirs, on_bad_file=None, babble_speech=None):
         """Gives the mixer its noise and RIR files; returns the mixer.
 
         Arguments
@@ -129,6 +153,9 @@ class OnTheFlyMixer:
             those with T60 outside ``t60_range`` are never used.
         on_bad_file : callable, optional
             Replaces the constructor's ``on_bad_file`` (e.g. a run's log of unusable files).
+        babble_speech : list of dict, optional
+            Speech files ``{"wav": path, "duration": seconds}`` whose sums make babble
+            (needed when ``babble_probability`` > 0; e.g. the training utterances).
         """
         if not noises:
             raise ValueError("the mixer needs at least one noise file")
@@ -138,7 +165,10 @@ class OnTheFlyMixer:
             raise ValueError(
                 f"no RIR has a T60 in {list(t60_range)} s: give RIRs in range or set rir_probability to 0"
             )
+        if self.babble_probability > 0 and len(babble_speech or []) < 2:
+            raise ValueError("babble_probability > 0 needs babble_speech: at least two speech files")
         self.noises, self.rirs = list(noises), in_range
+        self.babble_speech = list(babble_speech or [])
         if on_bad_file is not None:
             self.on_bad_file = on_bad_file
         return self
@@ -205,7 +235,42 @@ class OnTheFlyMixer:
                 continue
             return loop_to_length(noise, length), item
 
-    def mix(self, wav, duration, rng, segment_seconds=None):
+    def _draw_babble(self, length, rng, exclude):
+        """Babble of ``length`` samples: the sum of utterances other than ``exclude``, at equal RMS.
+
+        Returns the babble ``[length]`` and its description ``{"wav": "babble:<talkers>"}``.
+        """
+        sr = self.sample_rate
+        talkers = int(rng.integers(self.babble_talkers[0], self.babble_talkers[1] + 1))
+        babble = torch.zeros(length, dtype=torch.float64)
+        added = 0
+        for _ in range(4 * talkers):  # unreadable or silent files are skipped, not retried forever
+            if added == talkers:
+                break
+            item = self.babble_speech[int(rng.integers(len(self.babble_speech)))]
+            if item["wav"] == exclude:
+                continue
+            total = max(int(float(item["duration"]) * sr), 1)
+            offset = int(rng.integers(0, max(total - length, 0) + 1))
+            try:
+                segment = read_segment(item["wav"], offset, min(length, total), sr).double()
+            except AudioError as err:
+                self.bad_files.append((item["wav"], str(err)))
+                if self.on_bad_file is not None:
+                    self.on_bad_file(item["wav"], str(err))
+                continue
+            rms = float(segment.pow(2).mean().sqrt())
+            if rms == 0.0:
+                continue
+            # a short utterance repeats from a random point, so talkers do not all start together
+            start = int(rng.integers(0, segment.shape[-1])) if segment.shape[-1] < length else 0
+            babble += loop_to_length(segment / rms, length, offset=start)
+            added += 1
+        if added == 0:
+            raise AudioError(f"no usable babble talker in {4 * talkers} draws", file=exclude)
+        return babble.float(), {"wav": f"babble:{added}"}
+
+    def mix(self, wav, duration, rng, segment_seconds=None, babble=True):
         """Makes one mixture.
 
         Arguments
@@ -218,6 +283,8 @@ class OnTheFlyMixer:
             Source of all random choices.
         segment_seconds : float, optional
             Mixture length for this call (default: the mixer's ``segment_seconds``).
+        babble : bool
+            False: no babble in this mixture whatever ``babble_probability`` (validation).
 
         Returns
         -------
@@ -249,6 +316,8 @@ class OnTheFlyMixer:
         else:
             reverberant = target = speech
         noise, noise_item = self._draw_noise(length, rng)
+        if babble and self.babble_probability > 0 and rng.random() < self.babble_probability:
+            noise, noise_item = self._draw_babble(length, rng, exclude=wav)
         snr = float(rng.uniform(*self.snr_range))
         noisy, _ = mix_at_snr(reverberant, noise, snr)
         if self.augment is not None:

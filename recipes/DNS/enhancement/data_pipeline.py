@@ -62,14 +62,16 @@ def dataio_prepare(hparams, manifest_folder):
     ]
     bad_files = BadFileLog(hparams["bad_files_log"])
     # The mixer is created in the yaml (its settings); the files are this run's manifests'.
-    mixer = hparams["mixer"].use_files(noises, rirs, on_bad_file=bad_files.add)
     train_rows = read_csv_rows(manifest_folder / "train.csv")
+    # Babble (when the mixer's babble_probability > 0) sums other training utterances.
+    talkers = [{"wav": r["wav"], "duration": float(r["duration"])} for r in train_rows]
+    mixer = hparams["mixer"].use_files(noises, rirs, on_bad_file=bad_files.add, babble_speech=talkers)
 
-    def mix_or_skip(wav, duration, rng, segment_seconds=None):
+    def mix_or_skip(wav, duration, rng, segment_seconds=None, babble=True):
         """A mixture of ``wav``; an unusable file is reported and another utterance is used."""
         for _ in range(20):
             try:
-                return mixer.mix(wav, duration, rng, segment_seconds=segment_seconds)
+                return mixer.mix(wav, duration, rng, segment_seconds=segment_seconds, babble=babble)
             except AudioError as err:
                 bad_files.add(err.file or wav, str(err))
                 row = train_rows[int(rng.integers(len(train_rows)))]
@@ -96,7 +98,8 @@ def dataio_prepare(hparams, manifest_folder):
     def valid_pipeline(wav, duration, index):
         rng = np.random.default_rng([hparams["valid_seed"], int(index)])
         seconds = min(float(duration), hparams["valid_segment_seconds"])
-        mix = mix_or_skip(wav, float(duration), rng, segment_seconds=seconds)
+        # never babble: a run with babble is scored on the mixtures of a run without
+        mix = mix_or_skip(wav, float(duration), rng, segment_seconds=seconds, babble=False)
         yield mix["noisy"]
         yield mix["target"]
 

@@ -57,12 +57,14 @@ def measure(model_dir, exponents, items, nisqa=False):
     return rows
 
 
-def markdown(rows, model_dir, run_folder, n, key, best):
+def markdown(rows, model_dir, run_folder, n, key, best, part="standard"):
     """The rows as a markdown table, the chosen exponent marked (a NISQA column when scored)."""
     nisqa = all("nisqa" in r for r in rows)
     both = nisqa and all("quality_nisqa" in r for r in rows)
     lines = [
-        f"Model `{model_dir}`, the {n} validation mixtures of `{run_folder}` (never the test set); "
+        f"Model `{model_dir}`, the {n} validation mixtures of `{run_folder}`"
+        + ("" if part == "standard" else f" (validation part `{part}`)")
+        + " (never the test set); "
         f"chosen by `{key}`: **{best:g}**.",
         "",
         "| mask exponent | STOI | PESQ | DNSMOS OVRL | quality | level (dB) |"
@@ -96,6 +98,12 @@ def main(argv=None):
         action="store_true",
         help="score NISQA MOS too (reported, and quality_nisqa = quality + NISQA, a --key)",
     )
+    parser.add_argument(
+        "--part",
+        default="standard",
+        choices=sorted(validation.VALIDATION_PARTS),
+        help="which mixtures of the run's validation utterances (standard: train.py's)",
+    )
     parser.add_argument("--output_folder", required=True)
     args = parser.parse_args(argv)
     if args.key in ("nisqa", "quality_nisqa") and not args.nisqa:
@@ -104,14 +112,14 @@ def main(argv=None):
 
     torch.set_num_threads(1)
     overrides = {"num_valid_mixtures": args.num_mixtures} if args.num_mixtures else None
-    items = validation.validation_items(args.run, overrides)
+    items = validation.validation_items(args.run, overrides, part=args.part)
     rows = measure(args.model, args.exponents, items, nisqa=args.nisqa)
     if args.key not in rows[0]:
         parser.error(f"--key {args.key} is not a validation metric; use one of {', '.join(rows[0])}")
     best = max(rows, key=lambda r: r[args.key] if r[args.key] == r[args.key] else float("-inf"))
     out = Path(args.output_folder)
     write_csv(out / "mask_exponent.csv", rows, list(rows[0]))
-    text = markdown(rows, args.model, args.run, len(items), args.key, best["mask_exponent"])
+    text = markdown(rows, args.model, args.run, len(items), args.key, best["mask_exponent"], args.part)
     write_text(out / "mask_exponent.md", text)
     print(text)
     print(f"best mask_exponent by {args.key}: {best['mask_exponent']:g}")

@@ -106,7 +106,17 @@ def level_difference_db(estimate, reference, floor=1e-8):
     return 10.0 * float(np.log10((float(estimate.double().pow(2).mean()) + 1e-12) / ref))
 
 
-def validation_items(run_folder, overrides=None):
+# Validation parts: overrides of a run's mixing that draw other mixtures of its validation
+# utterances. "standard": the run's own (train.py's, the selection set). "dry": no room and
+# SNR 0-20 dB, another seed: what recorded noisy speech such as VoiceBank-DEMAND's
+# (studio speech, real noise added, no reverberation) looks like.
+VALIDATION_PARTS = {
+    "standard": {},
+    "dry": {"rir_probability": 0.0, "snr_range": [0.0, 20.0], "valid_seed": 7},
+}
+
+
+def validation_items(run_folder, overrides=None, part="standard"):
     """The validation mixtures of a training run, drawn as its training draws them.
 
     Arguments
@@ -115,14 +125,18 @@ def validation_items(run_folder, overrides=None):
         The run's ``output_folder`` (its ``hyperparams.yaml`` and manifests).
     overrides : dict, optional
         Hyperparameter overrides (e.g. ``{"num_valid_mixtures": 8}``).
+    part : str
+        A key of :data:`VALIDATION_PARTS` (its overrides come before ``overrides``).
 
     Returns
     -------
     list
         ``(id, noisy [T], clean [T])`` per validation mixture.
     """
+    if part not in VALIDATION_PARTS:
+        raise ValueError(f"unknown validation part {part!r}; use one of {', '.join(VALIDATION_PARTS)}")
     # a run of any former form of the recipe too (speechbrain_sslse.upgrade)
-    overrides = {"output_folder": str(run_folder), **(overrides or {})}
+    overrides = {"output_folder": str(run_folder), **VALIDATION_PARTS[part], **(overrides or {})}
     hparams = load_run_hyperparams(Path(run_folder) / "hyperparams.yaml", overrides)
     _, valid, _ = dataio_prepare(hparams, Path(hparams["manifest_folder"]))
     return [(item["id"], item["noisy_sig"], item["clean_sig"]) for item in valid]
@@ -130,6 +144,14 @@ def validation_items(run_folder, overrides=None):
 
 def score_validation(items, enhance=None, dnsmos=None, desc=None, nisqa=None):
     """:func:`validation_metrics` of ``enhance(noisy)`` over ``items``, as the training run scores itself.
+
+    The means of :func:`score_items`' per-file scores (same arguments).
+    """
+    return validation_metrics(score_items(items, enhance, dnsmos, desc, nisqa))
+
+
+def score_items(items, enhance=None, dnsmos=None, desc=None, nisqa=None):
+    """Per-file STOI, PESQ, DNSMOS OVRL, level (and NISQA) of ``enhance(noisy)`` over ``items``.
 
     Arguments
     ---------
@@ -146,8 +168,9 @@ def score_validation(items, enhance=None, dnsmos=None, desc=None, nisqa=None):
 
     Returns
     -------
-    dict
-        STOI, PESQ, DNSMOS OVRL, quality and level_db over the items (and NISQA MOS).
+    list of dict
+        Per item: ``id``, ``stoi``, ``pesq``, ``dnsmos_ovrl``, ``level_db`` (and ``nisqa``),
+        NaN where a metric could not be computed.
     """
     from tqdm import tqdm
 
@@ -170,7 +193,7 @@ def score_validation(items, enhance=None, dnsmos=None, desc=None, nisqa=None):
         )
         if nisqa is not None:
             scores[-1]["nisqa"] = _score(lambda w: nisqa(w)["nisqa_mos"], est)
-    return validation_metrics(scores)
+    return scores
 
 
 def ranking_meta(meta, key):
