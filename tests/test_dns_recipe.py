@@ -101,6 +101,37 @@ def test_prepare_measures_t60_without_table_and_skips_bad_files(tmp_path, mini_c
     assert {"corrupt.wav", "short.wav"} <= skipped
 
 
+def test_train_min_bak_filters_training_speakers_only(manifests, mini_corpus, dns_prepare, tmp_path):
+    """Low-BAK training utterances leave train.csv; valid.csv stays the unfiltered one."""
+    root = tmp_path / "DNS"
+    root.mkdir()
+    for part in ("clean", "noise", "impulse_responses", "acoustic_params"):
+        (root / part).symlink_to((mini_corpus / "DNS" / part).resolve())
+    with pytest.raises(FileNotFoundError, match="build_cpu_data.py --score_dnsmos"):
+        dns_prepare.prepare_dns(root, tmp_path / "m", valid_fraction=0.2, train_min_bak=3.0)
+    train, valid = _rows(manifests / "train.csv"), _rows(manifests / "valid.csv")
+    corpus = (mini_corpus / "DNS").resolve()
+
+    def rel(row):
+        return Path(row["wav"]).resolve().relative_to(corpus).as_posix()
+
+    # made-up scores: every third training utterance is "noisy", every validation one too
+    scores = {rel(r): 4.0 for r in train} | {rel(r): 2.0 for r in train[::3]} | {rel(r): 1.0 for r in valid}
+    from speechbrain_sslse.files import write_csv
+
+    write_csv(
+        root / "clean_dnsmos.csv",
+        [{"wav": k, "dnsmos_bak": v} for k, v in scores.items()],
+        ["wav", "dnsmos_bak"],
+    )
+    report = dns_prepare.prepare_dns(root, tmp_path / "m", valid_fraction=0.2, train_min_bak=3.0)
+    kept, kept_valid = _rows(tmp_path / "m" / "train.csv"), _rows(tmp_path / "m" / "valid.csv")
+    assert sorted(r["ID"] for r in kept) == sorted(r["ID"] for r in train[1::3] + train[2::3])
+    assert sorted(r["ID"] for r in kept_valid) == sorted(r["ID"] for r in valid)
+    assert report["counts"]["train_low_bak_left_out"] == len(train[::3])
+    assert report["options"]["train_min_bak"] == 3.0
+
+
 def test_prepare_names_the_expected_layout(tmp_path, dns_prepare):
     with pytest.raises(LayoutError, match="Expected layout: DNS Challenge 2021 root"):
         dns_prepare.prepare_dns(tmp_path / "nope", tmp_path / "m")
@@ -418,3 +449,23 @@ def test_layer_weight_table_takes_the_packaged_checkpoint(tiny_trained_run, tmp_
     assert layer_weight_table.main([str(later), "--output_folder", str(tmp_path / "table2")]) == 0
     row = _rows(tmp_path / "table2" / "layer_weights.csv")[0]
     assert row["chosen_by"].startswith("best quality") and row["epoch"] == "1"
+
+
+def test_build_cpu_data_scores_dnsmos_in_parallel_as_it_does_serially(assets, tmp_path):
+    """``--min_bak --num_jobs 2`` gives each file the serial DNSMOS scores; unreadable files are named."""
+    build = load_recipe_module("dns_build_cpu_data", RECIPE / "build_cpu_data.py")
+    files = sorted((assets / "speech" / "cmu-arctic-excerpt").glob("*.flac"))[:2]
+    broken = tmp_path / "broken.flac"
+    broken.write_bytes(b"not audio")
+    serial, parallel = {}, {}
+    assert build._score_all(files, serial, num_jobs=1) == {}
+    errors = build._score_all([*files, broken], parallel, num_jobs=2)
+    assert list(errors) == [str(broken)]
+    assert sorted(parallel) == sorted(map(str, files))
+    for key in serial:
+        assert parallel[key]["dnsmos_bak"] == pytest.approx(serial[key]["dnsmos_bak"], abs=1e-5)
+        assert 1.0 <= serial[key]["dnsmos_bak"] <= 5.0
+    # files already scored are not scored again
+    cached = {key: {"dnsmos_bak": -1.0} for key in serial}
+    assert build._score_all(files, cached, num_jobs=2) == {}
+    assert all(value == {"dnsmos_bak": -1.0} for value in cached.values())

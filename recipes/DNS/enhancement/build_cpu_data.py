@@ -10,6 +10,8 @@ mono WAV in one DNS-layout folder that ``train.py --data_folder=<out>/DNS`` read
   speakers; with ``--min_bak`` (off by default: DNSMOS costs about a second per file on a
   CPU), files whose DNSMOS background score (BAK)
   is lower are left out (a noisy "clean" target teaches the model to keep the noise);
+  with ``--score_dnsmos``, all are kept and their scores go to ``DNS/clean_dnsmos.csv``,
+  which ``train.py --train_min_bak`` reads to filter the training speakers only;
 - ``DNS/noise/real/<source>/*.wav``: the training noises (ESC-10 folds 1-4, the misc
   noises but the held-out folder, noise1-3); with ``--synthetic_noise``, also the
   embedded mini corpus's generated noises (white, pink, brown, babble, machinery, impulsive);
@@ -35,6 +37,7 @@ from tqdm import tqdm
 from speechbrain_sslse.audio import AudioError, read_audio, write_audio
 from speechbrain_sslse.data.assets import AssetsMissingError, default_assets_folder, split_assets
 from speechbrain_sslse.data.rir import read_rir
+from speechbrain_sslse.files import write_csv
 
 
 def _convert(src, dst, reader=read_audio):
@@ -60,8 +63,57 @@ def _rel_name(path, root):
     return "_".join(rel.with_suffix("").parts)
 
 
+_SCORER = None
+
+
+def _score_one(path):
+    """DNSMOS scores of one file in a worker process (``None`` when it cannot be read)."""
+    global _SCORER
+    if _SCORER is None:
+        from speechbrain_sslse.metrics import DNSMOS
+
+        torch.set_num_threads(1)
+        _SCORER = DNSMOS(num_threads=1)
+    try:
+        return path, _SCORER(read_audio(path)), None
+    except AudioError as err:
+        return path, None, str(err)
+
+
+def _score_all(paths, scores, num_jobs):
+    """Adds the DNSMOS scores of ``paths`` missing from ``scores``; returns the unreadable ones."""
+    todo = [str(p) for p in paths if str(p) not in scores]
+    errors = {}
+    if not todo:
+        return errors
+    if num_jobs > 1:
+        import multiprocessing
+
+        methods = multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context("fork" if "fork" in methods else None)
+        with context.Pool(num_jobs) as pool:
+            results = list(
+                tqdm(pool.imap(_score_one, todo, chunksize=4), total=len(todo), desc="DNSMOS", unit="file")
+            )
+    else:
+        results = [_score_one(p) for p in tqdm(todo, desc="DNSMOS", unit="file")]
+    for path, value, err in results:
+        if err is not None:
+            errors[path] = err
+        else:
+            scores[path] = {k: float(v) for k, v in value.items()}
+    return errors
+
+
 def build(
-    output_folder, assets=None, min_bak=0.0, synthetic_noise=True, simulated_rirs=True, corpus_size="default"
+    output_folder,
+    assets=None,
+    min_bak=0.0,
+    synthetic_noise=True,
+    simulated_rirs=True,
+    corpus_size="default",
+    num_jobs=1,
+    score_dnsmos=False,
 ):
     """Writes the DNS-layout folder; returns the summary dict (also in ``build_summary.json``)."""
     root = Path(assets or default_assets_folder()).resolve()
@@ -70,31 +122,30 @@ def build(
     dns = out / "DNS"
     summary = {"assets": str(root), "split": split.summary(), "min_bak": min_bak}
 
-    scorer = None
-    if min_bak:
-        from speechbrain_sslse.metrics import DNSMOS
-
-        scorer = DNSMOS(num_threads=1)
     scores_file = out / "clean_dnsmos.json"
     scores = json.loads(scores_file.read_text()) if scores_file.is_file() else {}
-    kept, dropped = 0, []
+    unreadable = {}
+    if min_bak or score_dnsmos:
+        unreadable = _score_all([path for _, path in split.train_speech], scores, num_jobs)
+        scores_file.parent.mkdir(parents=True, exist_ok=True)
+        scores_file.write_text(json.dumps(scores))
+    kept, dropped, score_rows = 0, [], []
     for speaker, path in tqdm(split.train_speech, desc="clean speech", unit="file"):
         dst = dns / "clean" / speaker / f"{Path(path).stem}.wav"
         key = str(path)
-        if scorer is not None and key not in scores:
-            try:
-                scores[key] = scorer(read_audio(path))
-            except AudioError as err:
-                dropped.append({"file": key, "reason": str(err)})
-                continue
-        bak = scores.get(key, {}).get("dnsmos_bak", 5.0) if scorer is not None else 5.0
+        if key in unreadable:
+            dropped.append({"file": key, "reason": unreadable[key]})
+            continue
+        bak = scores.get(key, {}).get("dnsmos_bak", 5.0) if min_bak else 5.0
+        if score_dnsmos:
+            score_rows.append({"wav": dst.relative_to(dns).as_posix(), **scores[key]})
         if bak < min_bak:
             dropped.append({"file": key, "reason": f"DNSMOS BAK {bak:.2f} < {min_bak}"})
             dst.unlink(missing_ok=True)
             continue
         kept += _convert(path, dst)
-    scores_file.parent.mkdir(parents=True, exist_ok=True)
-    scores_file.write_text(json.dumps(scores))
+    if score_dnsmos:
+        write_csv(dns / "clean_dnsmos.csv", score_rows, ["wav", "dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl"])
     summary["clean_files"] = kept
     summary["clean_dropped"] = dropped
 
@@ -149,6 +200,14 @@ def main(argv=None):
         default=0.0,
         help="drop speech with DNSMOS BAK below this (0: keep all; about 1 s per file)",
     )
+    parser.add_argument(
+        "--score_dnsmos",
+        action="store_true",
+        help="keep all speech and write DNS/clean_dnsmos.csv (DNSMOS per file) for train.py --train_min_bak",
+    )
+    parser.add_argument(
+        "--num_jobs", type=int, default=1, help="processes that score DNSMOS for --min_bak (one thread each)"
+    )
     parser.add_argument("--no_synthetic_noise", action="store_true", help="real noises only")
     parser.add_argument("--no_simulated_rirs", action="store_true", help="measured rooms only")
     parser.add_argument("--corpus_size", default="default")
@@ -162,6 +221,8 @@ def main(argv=None):
             not args.no_synthetic_noise,
             not args.no_simulated_rirs,
             args.corpus_size,
+            args.num_jobs,
+            args.score_dnsmos,
         )
     except AssetsMissingError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -10,6 +10,12 @@ Reads the DNS 2021 layout (``clean/**/*.wav``, ``noise/**/*.wav``,
 - ``rir.csv``: impulse responses with T60 in range (``ID, wav, channel, t60, t60_source``),
   T60 from the table, or measured (Schroeder T20) when the table has no row for the file.
 
+With ``train_min_bak``, training utterances whose DNSMOS background score (BAK, from
+``clean_dnsmos.csv`` in the data folder: ``wav`` relative to it, ``dnsmos_bak``; written by
+``build_cpu_data.py --score_dnsmos``) is lower are left out of ``train.csv``: a noisy "clean"
+target teaches the model to keep the noise. The validation speakers, chosen before the
+filter, keep all their utterances, so runs with and without it validate on the same mixtures.
+
 Unreadable, empty or too-short audio files are skipped and listed in
 ``prepare_report.json``. The folder may be given as a relative path or reached through
 symbolic links, and so may any folder or file inside it (links are followed, not
@@ -38,6 +44,7 @@ from speechbrain_sslse.files import write_csv
 logger = logging.getLogger(__name__)
 
 MANIFESTS = ("train.csv", "valid.csv", "noise.csv", "rir.csv")
+SCORES_FILE = "clean_dnsmos.csv"
 INFO_FILE = "prepare_report.json"
 VERSION = 1
 _READER = re.compile(r"reader_(\d+)")
@@ -94,8 +101,8 @@ def _rir_rows(rirs, t60_range, skipped):
     return rows, out_of_range
 
 
-def _options(data_folder, valid_fraction, t60_range, min_duration, seed):
-    return {
+def _options(data_folder, valid_fraction, t60_range, min_duration, seed, train_min_bak=0.0):
+    options = {
         "version": VERSION,
         "data_folder": str(Path(data_folder).expanduser().resolve()),
         "valid_fraction": float(valid_fraction),
@@ -103,6 +110,30 @@ def _options(data_folder, valid_fraction, t60_range, min_duration, seed):
         "min_duration": float(min_duration),
         "seed": int(seed),
     }
+    if train_min_bak:  # absent when off: manifests written before the option stay valid
+        options["train_min_bak"] = float(train_min_bak)
+    return options
+
+
+def read_clean_scores(data_folder):
+    """``{wav path relative to data_folder: DNSMOS BAK}`` from its ``clean_dnsmos.csv``.
+
+    Raises ``FileNotFoundError`` naming the file and how to write it when it is absent.
+    """
+    import csv
+
+    path = Path(data_folder).expanduser() / SCORES_FILE
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path}: train_min_bak needs the DNSMOS scores of the clean speech; write them with "
+            "'build_cpu_data.py --score_dnsmos' or give a CSV with columns wav (relative to the "
+            "data folder) and dnsmos_bak, or set train_min_bak: 0"
+        )
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if rows and not {"wav", "dnsmos_bak"} <= set(rows[0]):
+        raise ValueError(f"{path}: needs the columns wav and dnsmos_bak, has {sorted(rows[0])}")
+    return {Path(r["wav"]).as_posix(): float(r["dnsmos_bak"]) for r in rows}
 
 
 def is_prepared(save_folder, options):
@@ -125,6 +156,7 @@ def prepare_dns(
     min_duration=1.0,
     seed=0,
     skip_prep=False,
+    train_min_bak=0.0,
 ):
     """Writes the DNS 2021 manifests (see the module docstring).
 
@@ -144,6 +176,9 @@ def prepare_dns(
         Seed of the choice of validation speakers.
     skip_prep : bool
         Do nothing.
+    train_min_bak : float
+        Training utterances with a lower DNSMOS BAK (``clean_dnsmos.csv``) are left out;
+        0 keeps all. Validation utterances are never filtered.
 
     Returns
     -------
@@ -153,7 +188,7 @@ def prepare_dns(
     if skip_prep:
         return None
     save_folder = Path(save_folder)
-    options = _options(data_folder, valid_fraction, t60_range, min_duration, seed)
+    options = _options(data_folder, valid_fraction, t60_range, min_duration, seed, train_min_bak)
     if is_prepared(save_folder, options):
         logger.info("DNS manifests in %s are up to date, skipping preparation", save_folder)
         return json.loads((save_folder / INFO_FILE).read_text())
@@ -173,10 +208,18 @@ def prepare_dns(
     valid_speakers = set(speakers[:num_valid])
     splits = {"train": [], "valid": []}
     root = Path(data_folder).expanduser().resolve()  # read_dns's paths lie under it, links unresolved
+    bak = read_clean_scores(root) if train_min_bak else {}
+    low_bak, unscored = 0, 0
     for path, duration in clean:
         spk = dns_speaker_of(path)
         split = "valid" if spk in valid_speakers else "train"
         rel = Path(path).relative_to(root)  # <clean folder, any letter case>/...
+        if split == "train" and train_min_bak:
+            score = bak.get(rel.as_posix())
+            unscored += score is None
+            if score is not None and score < train_min_bak:
+                low_bak += 1
+                continue
         uid = "_".join(Path(*rel.parts[1:]).with_suffix("").parts)
         splits[split].append({"ID": uid, "duration": round(duration, 4), "wav": path, "spk_id": spk})
     if not splits["valid"]:
@@ -204,6 +247,8 @@ def prepare_dns(
             "train_utterances": len(splits["train"]),
             "valid_utterances": len(splits["valid"]),
             "train_hours": round(sum(r["duration"] for r in splits["train"]) / 3600, 4),
+            "train_low_bak_left_out": low_bak,
+            "train_unscored_kept": unscored,
             "speakers": len(speakers),
             "valid_speakers": sorted(valid_speakers),
             "noises": len(noise),

@@ -449,6 +449,7 @@ def main(argv):
             "t60_range": hparams["t60_range"],
             "min_duration": hparams["min_duration"],
             "seed": hparams["seed"],
+            "train_min_bak": hparams.get("train_min_bak", 0.0),
         },
     )
     train_data, valid_data, bad_files = dataio_prepare(hparams, manifest_folder)
