@@ -18,6 +18,7 @@ from speechbrain_sslse.audio import read_audio, write_audio
 from speechbrain_sslse.data.layouts import LayoutError
 from speechbrain_sslse.data.mixing import OnTheFlyMixer, snr_db
 from speechbrain_sslse.data.rir import measure_t60
+from speechbrain_sslse.files import write_csv
 
 HPARAMS = sorted((RECIPE / "hparams").glob("*.yaml"))
 # The yaml entries each ablation changes in proposed.yaml (besides experiment_name), and one line of each.
@@ -117,8 +118,6 @@ def test_train_min_bak_filters_training_speakers_only(manifests, mini_corpus, dn
 
     # made-up scores: every third training utterance is "noisy", every validation one too
     scores = {rel(r): 4.0 for r in train} | {rel(r): 2.0 for r in train[::3]} | {rel(r): 1.0 for r in valid}
-    from speechbrain_sslse.files import write_csv
-
     write_csv(
         root / "clean_dnsmos.csv",
         [{"wav": k, "dnsmos_bak": v} for k, v in scores.items()],

@@ -39,7 +39,7 @@ from tqdm import tqdm
 from speechbrain_sslse.audio import AudioError, atomic_path, audio_info
 from speechbrain_sslse.data.layouts import read_dns
 from speechbrain_sslse.data.rir import measure_t60, read_rir
-from speechbrain_sslse.files import write_csv
+from speechbrain_sslse.files import read_csv, write_csv
 
 logger = logging.getLogger(__name__)
 
@@ -120,8 +120,6 @@ def read_clean_scores(data_folder):
 
     Raises ``FileNotFoundError`` naming the file and how to write it when it is absent.
     """
-    import csv
-
     path = Path(data_folder).expanduser() / SCORES_FILE
     if not path.is_file():
         raise FileNotFoundError(
@@ -129,8 +127,7 @@ def read_clean_scores(data_folder):
             "'build_cpu_data.py --score_dnsmos' or give a CSV with columns wav (relative to the "
             "data folder) and dnsmos_bak, or set train_min_bak: 0"
         )
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
+    rows = read_csv(path)
     if rows and not {"wav", "dnsmos_bak"} <= set(rows[0]):
         raise ValueError(f"{path}: needs the columns wav and dnsmos_bak, has {sorted(rows[0])}")
     return {Path(r["wav"]).as_posix(): float(r["dnsmos_bak"]) for r in rows}
